@@ -1,0 +1,66 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { AdminTokenGuard } from '../http/admin-token.guard.js';
+import { ZodPipe } from '../http/zod.pipe.js';
+import {
+  createKeySchema,
+  createTenantSchema,
+  deleteTenantQuerySchema,
+  updateTenantSchema,
+  type CreateTenantBody,
+  type UpdateTenantBody,
+} from './tenants.dto.js';
+import { TenantsService } from './tenants.service.js';
+
+const tenantId = new ParseUUIDPipe({ version: '4' });
+
+@Controller('admin/v1/tenants')
+@UseGuards(AdminTokenGuard)
+export class TenantsController {
+  constructor(private readonly tenants: TenantsService) {}
+
+  @Post()
+  create(@Body(new ZodPipe(createTenantSchema)) body: CreateTenantBody) {
+    return this.tenants.create(body);
+  }
+
+  @Get()
+  async list() {
+    return { tenants: await this.tenants.list() };
+  }
+
+  @Get(':id')
+  get(@Param('id', tenantId) id: string) {
+    return this.tenants.get(id);
+  }
+
+  @Get(':id/usage')
+  usage(@Param('id', tenantId) id: string) {
+    return this.tenants.usage(id);
+  }
+
+  @Patch(':id')
+  update(@Param('id', tenantId) id: string, @Body(new ZodPipe(updateTenantSchema)) body: UpdateTenantBody) {
+    return this.tenants.update(id, body);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async delete(@Param('id', tenantId) id: string, @Query(new ZodPipe(deleteTenantQuerySchema)) query: { force?: string }) {
+    await this.tenants.delete(id, query.force === 'true');
+  }
+
+  @Post(':id/keys')
+  createKey(@Param('id', tenantId) id: string, @Body(new ZodPipe(createKeySchema)) body: { description?: string }) {
+    return this.tenants.createKey(id, body.description);
+  }
+
+  @Get(':id/keys')
+  async listKeys(@Param('id', tenantId) id: string) {
+    return { keys: await this.tenants.listKeys(id) };
+  }
+
+  @Delete(':id/keys/:accessKeyId')
+  revokeKey(@Param('id', tenantId) id: string, @Param('accessKeyId') accessKeyId: string) {
+    return this.tenants.revokeKey(id, accessKeyId);
+  }
+}

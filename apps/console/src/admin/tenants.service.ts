@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import { FerryError, FerryErrorCode } from '@ferry/common';
+import { AccessKeysRepository, TenantsRepository, type AccessKeyEntity, type TenantEntity } from '@ferry/catalog';
+import { BlobStore, Spool } from '@ferry/storage';
+import { AccessKeyFactory } from './access-key.factory.js';
+import type { CreateTenantBody, UpdateTenantBody } from './tenants.dto.js';
+
+export interface TenantView {
+  id: string;
+  name: string;
+  quotaBytes: number;
+  status: string;
+  createdAt: string;
+}
+
+export interface UsageView {
+  quotaBytes: number;
+  logicalBytes: number;
+  storedBytes: number;
+  objects: number;
+}
+
+export const tenantView = (tenant: TenantEntity): TenantView => ({
+  id: tenant.id,
+  name: tenant.name,
+  quotaBytes: tenant.quotaBytes,
+  status: tenant.status,
+  createdAt: tenant.createdAt.toISOString(),
+});
+
+export const keyView = (key: AccessKeyEntity) => ({
+  accessKeyId: key.accessKeyId,
+  description: key.description,
+  status: key.status,
+  createdAt: key.createdAt.toISOString(),
+  revokedAt: key.revokedAt?.toISOString() ?? null,
+});
+
+@Injectable()
+export class TenantsService {
+  constructor(
+    @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
+    private readonly tenants: TenantsRepository,
+    private readonly keys: AccessKeysRepository,
+    private readonly keyFactory: AccessKeyFactory,
+    private readonly blobs: BlobStore,
+    private readonly spool: Spool,
+  ) {}
+
+  async create(body: CreateTenantBody) {
+    const id = randomUUID();
+    const { record, secretAccessKey } = this.keyFactory.mint('created with the tenant');
+    const tenant = await this.tenants.create(
+      { id, name: body.name, quotaBytes: body.quotaBytes, container: `${this.config.containerPrefix}${id}` },
+      record,
+    );
+    return { ...tenantView(tenant), accessKeyId: record.accessKeyId, secretAccessKey };
+  }
+
+  async list(): Promise<TenantView[]> {
+    return (await this.tenants.list()).map(tenantView);
+  }
+
+  async get(tenantId: string): Promise<TenantView & UsageView> {
+    const tenant = await this.tenants.get(tenantId);
+    return { ...tenantView(tenant), ...(await this.usageOf(tenant)) };
+  }
+
+  async usage(tenantId: string): Promise<UsageView> {
+    return this.usageOf(await this.tenants.get(tenantId));
+  }
+
+  async update(tenantId: string, body: UpdateTenantBody): Promise<TenantView> {
+    const status = body.suspended === undefined ? undefined : body.suspended ? 'suspended' : 'active';
+    return tenantView(await this.tenants.update(tenantId, { quotaBytes: body.quotaBytes, status }));
+  }
+
+  /**
+   * Refuses while the tenant owns buckets, unless forced; forcing removes the container and the
+   * local spool first, then every catalog row.
+   */
+  async delete(tenantId: string, force: boolean): Promise<void> {
+    const tenant = await this.tenants.get(tenantId);
+    if (!force && (await this.tenants.holdsData(tenantId))) {
+      throw new FerryError(FerryErrorCode.TenantHasData, 'tenant still owns buckets; delete them first or pass force=true');
+    }
+    await this.tenants.update(tenantId, { status: 'suspended' });
+    await this.blobs.deleteContainer(tenant.container);
+    await this.spool.removeTenant(tenant.id);
+    await this.tenants.delete(tenantId);
+  }
+
+  async createKey(tenantId: string, description: string | undefined) {
+    await this.tenants.get(tenantId);
+    const { record, secretAccessKey } = this.keyFactory.mint(description ?? null);
+    const key = await this.keys.create(tenantId, record);
+    return { ...keyView(key), secretAccessKey };
+  }
+
+  async listKeys(tenantId: string) {
+    await this.tenants.get(tenantId);
+    return (await this.keys.list(tenantId)).map(keyView);
+  }
+
+  async revokeKey(tenantId: string, accessKeyId: string) {
+    await this.tenants.get(tenantId);
+    return keyView(await this.keys.revoke(tenantId, accessKeyId));
+  }
+
+  private async usageOf(tenant: TenantEntity): Promise<UsageView> {
+    return { quotaBytes: tenant.quotaBytes, ...(await this.tenants.usage(tenant.id)) };
+  }
+}

@@ -1,0 +1,16 @@
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { ResolvedConfig } from '@ferry/config';
+import { createLogger, PinoNestLogger } from '@ferry/common';
+import { ConsoleModule } from './console.module.js';
+
+/** Builds the console (operator API now, tenant portal later) without listening. */
+export async function createConsoleApp(config: ResolvedConfig): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(ConsoleModule.forRoot(config), {
+    logger: new PinoNestLogger(createLogger('console', config.logLevel)),
+  });
+  app.disable('x-powered-by');
+  app.useBodyParser('json', { limit: '64kb' });
+  app.enableShutdownHooks();
+  return app;
+}

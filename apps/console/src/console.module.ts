@@ -1,0 +1,29 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
+import { CatalogModule } from '@ferry/catalog';
+import { createLogger } from '@ferry/common';
+import { StorageModule } from '@ferry/storage';
+import { AccessKeyFactory } from './admin/access-key.factory.js';
+import { TenantsController } from './admin/tenants.controller.js';
+import { TenantsService } from './admin/tenants.service.js';
+import { HealthController } from './health.controller.js';
+import { AdminTokenGuard } from './http/admin-token.guard.js';
+import { ProblemFilter } from './http/problem.filter.js';
+
+@Module({})
+export class ConsoleModule {
+  static forRoot(config: ResolvedConfig): DynamicModule {
+    return {
+      module: ConsoleModule,
+      imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule],
+      controllers: [HealthController, TenantsController],
+      providers: [
+        TenantsService,
+        AccessKeyFactory,
+        AdminTokenGuard,
+        { provide: APP_FILTER, useFactory: () => new ProblemFilter(createLogger('console', config.logLevel)) },
+      ],
+    };
+  }
+}

@@ -1,0 +1,37 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { spawnChild, type Child } from './child.js';
+import { freePort, waitForPort } from './free-port.js';
+
+/** Azurite's fixed development account; only ever used for the embedded or test Azurite. */
+const DEV_ACCOUNT = 'devstoreaccount1';
+const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface EmbeddedAzurite {
+  connectionString: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Azurite's blob service as a child process (`node .../azurite-blob`, not npx, so stopping
+ * it cannot orphan it). `location` undefined keeps everything in memory (tests).
+ */
+export async function startAzurite(options: { location?: string; port?: number; quiet?: boolean } = {}): Promise<EmbeddedAzurite> {
+  const port = options.port ?? (await freePort());
+  const require = createRequire(import.meta.url);
+  const main = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
+  const args = [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--disableTelemetry', '--loose'];
+  if (options.location) args.push('--location', options.location);
+  else args.push('--inMemoryPersistence');
+  const child: Child = spawnChild('azurite', process.execPath, args, { quiet: options.quiet ?? true });
+  const exitedEarly = new Promise<never>((_, reject) =>
+    child.process.once('exit', (code) => reject(new Error(`azurite exited early with code ${code}`))),
+  );
+  await Promise.race([waitForPort(port), exitedEarly]);
+  return {
+    port,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`,
+    stop: () => child.stop(),
+  };
+}

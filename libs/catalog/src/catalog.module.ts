@@ -1,0 +1,24 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import { catalogDataSourceOptions } from './data-source.js';
+import { AccessKeysRepository } from './repositories/access-keys.repository.js';
+import { BucketsRepository } from './repositories/buckets.repository.js';
+import { GarbageRepository } from './repositories/garbage.repository.js';
+import { ObjectsRepository } from './repositories/objects.repository.js';
+import { TenantsRepository } from './repositories/tenants.repository.js';
+
+const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository];
+
+/** The catalog's connection and repositories. Migrations run before any app starts, never from here. */
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [FERRY_CONFIG],
+      useFactory: (config: ResolvedConfig) => catalogDataSourceOptions(config.databaseUrl.reveal()),
+    }),
+  ],
+  providers: repositories,
+  exports: repositories,
+})
+export class CatalogModule {}

@@ -1,0 +1,53 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { AccessKeyEntity } from './entities/access-key.entity.js';
+import { BucketEntity } from './entities/bucket.entity.js';
+import { GarbageEntity } from './entities/garbage.entity.js';
+import { MultipartPartEntity, MultipartUploadEntity } from './entities/multipart-upload.entity.js';
+import { ObjectVersionEntity } from './entities/object-version.entity.js';
+import { TenantEntity } from './entities/tenant.entity.js';
+import { InitialCatalog1764000000000 } from './migrations/1764000000000-initial-catalog.js';
+
+export const CATALOG_ENTITIES = [
+  TenantEntity,
+  AccessKeyEntity,
+  BucketEntity,
+  ObjectVersionEntity,
+  MultipartUploadEntity,
+  MultipartPartEntity,
+  GarbageEntity,
+];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000];
+
+export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: databaseUrl,
+    entities: CATALOG_ENTITIES,
+    migrations: CATALOG_MIGRATIONS,
+    migrationsRun: false,
+    synchronize: false,
+    extra: { max: poolSize },
+  };
+}
+
+const MIGRATION_LOCK = 0x66657272; // 'ferr'
+
+/**
+ * Applies pending migrations. Holds an advisory lock meanwhile, so several processes starting at
+ * once (gateway nodes, workers) migrate exactly once.
+ */
+export async function runMigrations(databaseUrl: string): Promise<string[]> {
+  const dataSource = new DataSource(catalogDataSourceOptions(databaseUrl, 2));
+  await dataSource.initialize();
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    return applied.map((migration) => migration.name);
+  } finally {
+    await lock.release();
+    await dataSource.destroy();
+  }
+}

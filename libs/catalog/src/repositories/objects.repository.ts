@@ -1,0 +1,199 @@
+import { Injectable } from '@nestjs/common';
+import { FerryError, FerryErrorCode } from '@ferry/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { GarbageEntity } from '../entities/garbage.entity.js';
+import {
+  ObjectVersionEntity,
+  type PartInfo,
+  type SpoolSegment,
+  type StoredHeaders,
+} from '../entities/object-version.entity.js';
+import { pgCode, PG_FOREIGN_KEY_VIOLATION } from './pg-errors.js';
+
+export const NULL_VERSION = 'null';
+
+/** Where an object version's bytes live in its tenant's container; derived from the immutable row id. */
+export const objectBlobName = (objectId: string): string => `objects/${objectId}`;
+
+export interface NewObjectVersion {
+  id: string;
+  key: string;
+  size: number;
+  etag: string;
+  contentType: string | null;
+  headers: StoredHeaders;
+  userMetadata: Record<string, string>;
+  checksums: Record<string, string>;
+  checksumType: string | null;
+  parts: PartInfo[] | null;
+  spool: SpoolSegment[];
+}
+
+export interface ListPage {
+  prefix: string;
+  /** Exclusive lower bound on keys (start-after, marker or a continuation token). */
+  after: string;
+  limit: number;
+}
+
+export interface StagedRef {
+  tenantId: string;
+  objectId: string;
+}
+
+@Injectable()
+export class ObjectsRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Commits a fully spooled object as the key's `null` version (an unversioned bucket), replacing
+   * any earlier one; the replaced version's bytes go to the garbage outbox in the same transaction.
+   */
+  async putNullVersion(tenantId: string, bucketId: string, container: string, object: NewObjectVersion): Promise<void> {
+    try {
+      await this.db.transaction(async (tx) => {
+        await lockKey(tx, bucketId, object.key);
+        await this.removeVersion(tx, tenantId, bucketId, container, object.key, NULL_VERSION);
+        await tx.insert(ObjectVersionEntity, {
+          ...object,
+          tenantId,
+          bucketId,
+          versionId: NULL_VERSION,
+          isLatest: true,
+          isDeleteMarker: false,
+          state: 'staged',
+          blobName: null,
+          storedAt: null,
+        });
+      });
+    } catch (error) {
+      if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) {
+        throw new FerryError(FerryErrorCode.NoSuchBucket, 'The specified bucket does not exist');
+      }
+      throw error;
+    }
+  }
+
+  async getLatest(tenantId: string, bucketId: string, key: string): Promise<ObjectVersionEntity | undefined> {
+    const row = await this.db
+      .getRepository(ObjectVersionEntity)
+      .findOneBy({ tenantId, bucketId, key, isLatest: true, isDeleteMarker: false });
+    return row ?? undefined;
+  }
+
+  async getVersion(tenantId: string, bucketId: string, key: string, versionId: string): Promise<ObjectVersionEntity | undefined> {
+    const row = await this.db.getRepository(ObjectVersionEntity).findOneBy({ tenantId, bucketId, key, versionId });
+    return row ?? undefined;
+  }
+
+  async getById(tenantId: string, objectId: string): Promise<ObjectVersionEntity | undefined> {
+    const row = await this.db.getRepository(ObjectVersionEntity).findOneBy({ tenantId, id: objectId });
+    return row ?? undefined;
+  }
+
+  /** Deletes one version; true when something was deleted. Its bytes go to the garbage outbox. */
+  async deleteVersion(tenantId: string, bucketId: string, container: string, key: string, versionId: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await lockKey(tx, bucketId, key);
+      return this.removeVersion(tx, tenantId, bucketId, container, key, versionId);
+    });
+  }
+
+  /** Latest, non-deleted versions in key order, for listings. */
+  listLatest(tenantId: string, bucketId: string, page: ListPage): Promise<ObjectVersionEntity[]> {
+    const query = this.db
+      .getRepository(ObjectVersionEntity)
+      .createQueryBuilder('o')
+      .where('o.tenant_id = :tenantId AND o.bucket_id = :bucketId AND o.is_latest AND NOT o.is_delete_marker', {
+        tenantId,
+        bucketId,
+      })
+      .andWhere('o.key > :after', { after: page.after })
+      .orderBy('o.key', 'ASC')
+      .limit(page.limit);
+    if (page.prefix !== '') {
+      query.andWhere('starts_with(o.key, :prefix)', { prefix: page.prefix });
+    }
+    return query.getMany();
+  }
+
+  /** Marks a forwarded object stored; false when the row is gone (deleted or replaced meanwhile). */
+  async markStored(tenantId: string, objectId: string, blobName: string): Promise<boolean> {
+    const result = await this.db
+      .createQueryBuilder()
+      .update(ObjectVersionEntity)
+      .set({ state: 'stored', blobName, storedAt: () => 'now()' })
+      .where('tenant_id = :tenantId AND id = :objectId', { tenantId, objectId })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Forgets the local copy of a stored object (cache eviction); never of a staged one. */
+  async dropSpool(tenantId: string, objectId: string): Promise<boolean> {
+    const result = await this.db
+      .createQueryBuilder()
+      .update(ObjectVersionEntity)
+      .set({ spool: null })
+      .where("tenant_id = :tenantId AND id = :objectId AND state = 'stored'", { tenantId, objectId })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Operator-level scan for the reconciler: staged objects across tenants, oldest first. */
+  async listStaged(olderThan: Date, limit: number): Promise<StagedRef[]> {
+    const rows = (await this.db.query(
+      `SELECT tenant_id, id FROM objects WHERE state = 'staged' AND created_at < $1 ORDER BY created_at LIMIT $2`,
+      [olderThan, limit],
+    )) as { tenant_id: string; id: string }[];
+    return rows.map((row) => ({ tenantId: row.tenant_id, objectId: row.id }));
+  }
+
+  /** Operator-level scan for cache eviction: stored objects still in the spool, oldest first. */
+  async listCached(limit: number): Promise<{ tenantId: string; objectId: string; storedAt: Date; bytes: number }[]> {
+    const rows = (await this.db.query(
+      `SELECT tenant_id, id, stored_at, size FROM objects
+        WHERE spool IS NOT NULL AND state = 'stored' ORDER BY stored_at LIMIT $1`,
+      [limit],
+    )) as { tenant_id: string; id: string; stored_at: Date; size: string }[];
+    return rows.map((row) => ({ tenantId: row.tenant_id, objectId: row.id, storedAt: row.stored_at, bytes: Number(row.size) }));
+  }
+
+  /** Bytes of stored objects still held in the spool. */
+  async cachedBytes(): Promise<number> {
+    const [row] = (await this.db.query(
+      `SELECT coalesce(sum(size), 0)::bigint AS bytes FROM objects WHERE spool IS NOT NULL AND state = 'stored'`,
+    )) as { bytes: string }[];
+    return Number(row.bytes);
+  }
+
+  private async removeVersion(
+    tx: EntityManager,
+    tenantId: string,
+    bucketId: string,
+    container: string,
+    key: string,
+    versionId: string,
+  ): Promise<boolean> {
+    const deleted = (await tx.query(
+      `DELETE FROM objects WHERE tenant_id = $1 AND bucket_id = $2 AND key = $3 AND version_id = $4
+       RETURNING id, spool`,
+      [tenantId, bucketId, key, versionId],
+    )) as [{ id: string; spool: SpoolSegment[] | null }[], number];
+    const rows = deleted[0];
+    for (const row of rows) {
+      // The blob may not exist yet (still staged); the forwarder checks the row after uploading, and
+      // this entry covers the other order.
+      const garbage: Pick<GarbageEntity, 'tenantId' | 'container' | 'blobName' | 'spoolPath'>[] = [
+        { tenantId, container, blobName: objectBlobName(row.id), spoolPath: null },
+      ];
+      for (const segment of row.spool ?? []) garbage.push({ tenantId, container, blobName: null, spoolPath: segment.path });
+      await tx.insert(GarbageEntity, garbage);
+    }
+    return rows.length > 0;
+  }
+}
+
+/** Serialises writers of one key for the length of a transaction. */
+async function lockKey(tx: EntityManager, bucketId: string, key: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`${bucketId}/${key}`]);
+}

@@ -1,0 +1,91 @@
+import { Injectable } from '@nestjs/common';
+import { FerryError, FerryErrorCode } from '@ferry/common';
+import { DataSource } from 'typeorm';
+import { AccessKeyEntity } from '../entities/access-key.entity.js';
+import { TenantEntity, type TenantStatus } from '../entities/tenant.entity.js';
+import { pgCode, PG_UNIQUE_VIOLATION } from './pg-errors.js';
+
+export interface NewTenant {
+  id: string;
+  name: string;
+  quotaBytes: number;
+  container: string;
+}
+
+export interface NewAccessKey {
+  accessKeyId: string;
+  secretSealed: Buffer;
+  masterKeyId: string;
+  description: string | null;
+}
+
+export interface TenantUsage {
+  logicalBytes: number;
+  objects: number;
+  storedBytes: number;
+}
+
+/** Operator-level access to tenants: the only catalog code that is not scoped to one tenant. */
+@Injectable()
+export class TenantsRepository {
+  constructor(private readonly db: DataSource) {}
+
+  async create(tenant: NewTenant, firstKey: NewAccessKey): Promise<TenantEntity> {
+    try {
+      return await this.db.transaction(async (tx) => {
+        await tx.insert(TenantEntity, { ...tenant, status: 'active' });
+        await tx.insert(AccessKeyEntity, { ...firstKey, tenantId: tenant.id, status: 'active', revokedAt: null });
+        return tx.findOneByOrFail(TenantEntity, { id: tenant.id });
+      });
+    } catch (error) {
+      if (pgCode(error) === PG_UNIQUE_VIOLATION) {
+        throw new FerryError(FerryErrorCode.TenantExists, `a tenant named "${tenant.name}" already exists`);
+      }
+      throw error;
+    }
+  }
+
+  list(): Promise<TenantEntity[]> {
+    return this.db.getRepository(TenantEntity).find({ order: { createdAt: 'ASC' } });
+  }
+
+  async get(tenantId: string): Promise<TenantEntity> {
+    const tenant = await this.db.getRepository(TenantEntity).findOneBy({ id: tenantId });
+    if (!tenant) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}`);
+    return tenant;
+  }
+
+  async update(tenantId: string, changes: { quotaBytes?: number; status?: TenantStatus }): Promise<TenantEntity> {
+    await this.get(tenantId);
+    if (changes.quotaBytes !== undefined || changes.status !== undefined) {
+      await this.db.getRepository(TenantEntity).update({ id: tenantId }, changes);
+    }
+    return this.get(tenantId);
+  }
+
+  /** What the tenant keeps: latest and noncurrent versions, in-flight multipart parts excluded. */
+  async usage(tenantId: string): Promise<TenantUsage> {
+    const [row] = (await this.db.query(
+      `SELECT coalesce(sum(size) FILTER (WHERE NOT is_delete_marker), 0)::bigint AS logical,
+              count(*) FILTER (WHERE NOT is_delete_marker)::bigint AS objects,
+              coalesce(sum(size) FILTER (WHERE state = 'stored' AND NOT is_delete_marker), 0)::bigint AS stored
+         FROM objects WHERE tenant_id = $1`,
+      [tenantId],
+    )) as { logical: string; objects: string; stored: string }[];
+    return { logicalBytes: Number(row.logical), objects: Number(row.objects), storedBytes: Number(row.stored) };
+  }
+
+  /** True when the tenant still owns buckets (hence possibly data) or unfinished uploads. */
+  async holdsData(tenantId: string): Promise<boolean> {
+    const [row] = (await this.db.query(
+      `SELECT EXISTS (SELECT 1 FROM buckets WHERE tenant_id = $1) AS held`,
+      [tenantId],
+    )) as { held: boolean }[];
+    return row.held;
+  }
+
+  /** Removes the tenant and, by cascade, every row it owns. The caller removes its container. */
+  async delete(tenantId: string): Promise<void> {
+    await this.db.getRepository(TenantEntity).delete({ id: tenantId });
+  }
+}

@@ -1,0 +1,3 @@
+export * from './ferry.error.js';
+export * from './logger.js';
+export * from './sealed-box.js';

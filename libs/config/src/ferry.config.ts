@@ -1,0 +1,153 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { envSchema, SECRET_VARIABLES, type FerryEnv } from './env.schema.js';
+
+/** A secret value: prints as [redacted] in logs, JSON and string interpolation. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return 'Secret([redacted])';
+  }
+}
+
+export interface FerryConfig {
+  dataDir: string;
+  spoolDir: string;
+  bind: string;
+  s3Port: number;
+  consolePort: number;
+  s3Domains: string[];
+  region: string;
+  adminToken?: Secret;
+  masterKey?: { id: string; key: Secret };
+  databaseUrl?: Secret;
+  redisUrl?: Secret;
+  azureConnectionString?: Secret;
+  queuePrefix: string;
+  containerPrefix: string;
+  cache: { maxAgeMs: number; maxBytes: number };
+  forward: { concurrency: number; blockBytes: number; blockConcurrency: number };
+  reconcileIntervalMs: number;
+  logLevel: string;
+}
+
+/** A FerryConfig whose connections are all present: what an app (not the launcher) runs with. */
+export type ResolvedConfig = FerryConfig &
+  Required<Pick<FerryConfig, 'adminToken' | 'masterKey' | 'databaseUrl' | 'redisUrl' | 'azureConnectionString'>>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const secret = (value: string | undefined) => (value === undefined || value === '' ? undefined : new Secret(value));
+
+/**
+ * Reads and validates the environment once. Unknown FERRY_* variables are rejected so a typo
+ * cannot silently fall back to a default. Throws ConfigError naming every bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): FerryConfig {
+  const relevant: Record<string, string> = {};
+  const unknown: string[] = [];
+  const known = new Set(Object.keys(envSchema.shape));
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === '') continue;
+    if (known.has(name)) relevant[name] = value;
+    else if (name.startsWith('FERRY_')) unknown.push(`${name}: unknown variable`);
+  }
+  const parsed = envSchema.safeParse(relevant);
+  if (!parsed.success || unknown.length > 0) {
+    const issues = parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => {
+          const name = issue.path.join('.');
+          const shown = (SECRET_VARIABLES as readonly string[]).includes(name) ? '' : ` (got "${relevant[name]}")`;
+          return `${name}: ${issue.message}${shown}`;
+        });
+    throw new ConfigError([...issues, ...unknown]);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.FERRY_DATA_DIR);
+  return {
+    dataDir,
+    spoolDir: resolve(dataDir, 'spool'),
+    bind: e.FERRY_BIND,
+    s3Port: e.FERRY_S3_PORT,
+    consolePort: e.FERRY_CONSOLE_PORT,
+    s3Domains: e.FERRY_S3_DOMAINS.map((domain) => domain.toLowerCase()),
+    region: e.FERRY_REGION,
+    adminToken: secret(e.FERRY_ADMIN_TOKEN),
+    masterKey: e.FERRY_MASTER_KEY ? { id: e.FERRY_MASTER_KEY_ID, key: new Secret(e.FERRY_MASTER_KEY) } : undefined,
+    databaseUrl: secret(e.DATABASE_URL),
+    redisUrl: secret(e.REDIS_URL),
+    azureConnectionString: secret(e.AZURE_STORAGE_CONNECTION_STRING),
+    queuePrefix: e.FERRY_QUEUE_PREFIX,
+    containerPrefix: e.FERRY_CONTAINER_PREFIX,
+    cache: { maxAgeMs: e.FERRY_CACHE_HOURS * 3600_000, maxBytes: e.FERRY_CACHE_MAX_BYTES },
+    forward: {
+      concurrency: e.FERRY_FORWARD_CONCURRENCY,
+      blockBytes: e.FERRY_BLOCK_BYTES,
+      blockConcurrency: e.FERRY_BLOCK_CONCURRENCY,
+    },
+    reconcileIntervalMs: e.FERRY_RECONCILE_SECONDS * 1000,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** For apps: every connection must be configured (the launcher fills them in embedded mode). */
+export function requireResolved(config: FerryConfig): ResolvedConfig {
+  const missing = (
+    [
+      ['FERRY_ADMIN_TOKEN', config.adminToken],
+      ['FERRY_MASTER_KEY', config.masterKey],
+      ['DATABASE_URL', config.databaseUrl],
+      ['REDIS_URL', config.redisUrl],
+      ['AZURE_STORAGE_CONNECTION_STRING', config.azureConnectionString],
+    ] as const
+  )
+    .filter(([, value]) => value === undefined)
+    .map(([name]) => `${name}: required (run "npm start" for embedded defaults)`);
+  if (missing.length > 0) throw new ConfigError(missing);
+  return config as ResolvedConfig;
+}
+
+/** Environment for a child app process: the resolved config, serialised back to variables. */
+export function toEnv(config: ResolvedConfig): Record<string, string> {
+  return {
+    FERRY_DATA_DIR: config.dataDir,
+    FERRY_BIND: config.bind,
+    FERRY_S3_PORT: String(config.s3Port),
+    FERRY_CONSOLE_PORT: String(config.consolePort),
+    FERRY_S3_DOMAINS: config.s3Domains.join(','),
+    FERRY_REGION: config.region,
+    FERRY_ADMIN_TOKEN: config.adminToken.reveal(),
+    FERRY_MASTER_KEY: config.masterKey.key.reveal(),
+    FERRY_MASTER_KEY_ID: config.masterKey.id,
+    DATABASE_URL: config.databaseUrl.reveal(),
+    REDIS_URL: config.redisUrl.reveal(),
+    AZURE_STORAGE_CONNECTION_STRING: config.azureConnectionString.reveal(),
+    FERRY_QUEUE_PREFIX: config.queuePrefix,
+    FERRY_CONTAINER_PREFIX: config.containerPrefix,
+    FERRY_CACHE_HOURS: String(config.cache.maxAgeMs / 3600_000),
+    FERRY_CACHE_MAX_BYTES: String(config.cache.maxBytes),
+    FERRY_FORWARD_CONCURRENCY: String(config.forward.concurrency),
+    FERRY_BLOCK_BYTES: String(config.forward.blockBytes),
+    FERRY_BLOCK_CONCURRENCY: String(config.forward.blockConcurrency),
+    FERRY_RECONCILE_SECONDS: String(config.reconcileIntervalMs / 1000),
+    LOG_LEVEL: config.logLevel,
+  };
+}

@@ -1,0 +1,3 @@
+export * from './env.schema.js';
+export * from './ferry.config.js';
+export * from './config.module.js';

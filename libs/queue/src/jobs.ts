@@ -1,0 +1,46 @@
+/** Every queue, job and payload in one place; the worker refuses to start unless each job has one handler. */
+export enum QueueName {
+  /** Moves acknowledged objects from the spool to the tenant's container. */
+  Forward = 'forward',
+  /** Housekeeping: garbage removal, reconciling, cache eviction. */
+  Maintenance = 'maintenance',
+}
+
+export enum JobName {
+  ForwardObject = 'forward-object',
+  CollectGarbage = 'collect-garbage',
+  Reconcile = 'reconcile',
+  EvictCache = 'evict-cache',
+}
+
+export interface ForwardObjectPayload {
+  tenantId: string;
+  objectId: string;
+}
+
+export type EmptyPayload = Record<string, never>;
+
+export interface JobPayloads {
+  [JobName.ForwardObject]: ForwardObjectPayload;
+  [JobName.CollectGarbage]: EmptyPayload;
+  [JobName.Reconcile]: EmptyPayload;
+  [JobName.EvictCache]: EmptyPayload;
+}
+
+export const JOB_QUEUE: Record<JobName, QueueName> = {
+  [JobName.ForwardObject]: QueueName.Forward,
+  [JobName.CollectGarbage]: QueueName.Maintenance,
+  [JobName.Reconcile]: QueueName.Maintenance,
+  [JobName.EvictCache]: QueueName.Maintenance,
+};
+
+/**
+ * Fixed job ids make re-enqueueing harmless: BullMQ ignores an add whose id is already queued, so the
+ * gateway and the reconciler can both enqueue the same object.
+ */
+export const forwardJobId = (objectId: string): string => `forward-${objectId}`;
+
+/** Exponential retry from 1 s, capped at a minute: a Blob outage is waited out, never given up on. */
+export function cappedBackoff(attemptsMade: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.max(0, attemptsMade - 1));
+}

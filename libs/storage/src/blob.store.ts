@@ -1,0 +1,124 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { BlobServiceClient, RestError } from '@azure/storage-blob';
+
+export interface SourceSegment {
+  /** Absolute path of a file holding part of the blob, in order. */
+  path: string;
+  size: number;
+}
+
+export interface UploadOptions {
+  blockBytes: number;
+  concurrency: number;
+}
+
+const isNotFound = (error: unknown) => error instanceof RestError && error.statusCode === 404;
+
+/**
+ * The one door to Azure Blob. Every call names the tenant's container; nothing here lists or
+ * touches containers it was not given.
+ */
+export class BlobStore {
+  private readonly service: BlobServiceClient;
+  private readonly knownContainers = new Set<string>();
+
+  constructor(connectionString: string) {
+    this.service = BlobServiceClient.fromConnectionString(connectionString);
+  }
+
+  async ensureContainer(container: string): Promise<void> {
+    if (this.knownContainers.has(container)) return;
+    await this.service.getContainerClient(container).createIfNotExists();
+    this.knownContainers.add(container);
+  }
+
+  /**
+   * Uploads the concatenation of segments as one block blob: fixed-size staged blocks with ids
+   * derived from their position (so a retry restages the same ids), then a commit. Idempotent.
+   */
+  async upload(container: string, blobName: string, segments: SourceSegment[], options: UploadOptions): Promise<void> {
+    await this.ensureContainer(container);
+    const blob = this.service.getContainerClient(container).getBlockBlobClient(blobName);
+    const blocks: { id: string; path: string; start: number; length: number }[] = [];
+    for (const segment of segments) {
+      for (let start = 0; start < segment.size; start += options.blockBytes) {
+        const length = Math.min(options.blockBytes, segment.size - start);
+        blocks.push({ id: blockId(blocks.length), path: segment.path, start, length });
+      }
+    }
+    if (blocks.length === 0) {
+      await blob.upload(Buffer.alloc(0), 0);
+      return;
+    }
+    if (blocks.length > 50_000) throw new Error(`blob ${blobName} would need ${blocks.length} blocks (max 50,000)`);
+    await runPool(blocks, options.concurrency, (block) =>
+      blob.stageBlock(
+        block.id,
+        () => createReadStream(block.path, { start: block.start, end: block.start + block.length - 1 }),
+        block.length,
+      ),
+    );
+    await blob.commitBlockList(blocks.map((block) => block.id));
+  }
+
+  /** Streams `count` bytes from `offset` (the whole blob when count is undefined). */
+  async download(container: string, blobName: string, offset = 0, count?: number): Promise<Readable> {
+    const blob = this.service.getContainerClient(container).getBlobClient(blobName);
+    const response = await blob.download(offset, count);
+    if (!response.readableStreamBody) throw new Error('blob download returned no body');
+    return response.readableStreamBody as Readable;
+  }
+
+  async exists(container: string, blobName: string): Promise<boolean> {
+    return this.service.getContainerClient(container).getBlobClient(blobName).exists();
+  }
+
+  async deleteBlob(container: string, blobName: string): Promise<void> {
+    try {
+      await this.service.getContainerClient(container).getBlobClient(blobName).delete();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async deleteContainer(container: string): Promise<void> {
+    this.knownContainers.delete(container);
+    try {
+      await this.service.getContainerClient(container).delete();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async containerExists(container: string): Promise<boolean> {
+    return this.service.getContainerClient(container).exists();
+  }
+
+  /** Cheap reachability check for health endpoints. */
+  async ping(): Promise<void> {
+    await this.service.getProperties();
+  }
+}
+
+function blockId(index: number): string {
+  return Buffer.from(`ferry-block-${String(index).padStart(6, '0')}`).toString('base64');
+}
+
+/** Runs tasks with at most `limit` in flight; rejects on the first failure after in-flight ones settle. */
+export async function runPool<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++];
+      try {
+        await task(item);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  });
+  await Promise.all(lanes);
+  if (failure !== undefined) throw failure;
+}

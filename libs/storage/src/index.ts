@@ -1,0 +1,3 @@
+export * from './blob.store.js';
+export * from './spool.js';
+export * from './storage.module.js';

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * Durable local staging for incoming bytes, and the operational-recovery cache afterwards.
+ * Paths handed out and stored in the catalog are relative to the spool root
+ * (`<tenantId>/<fileId>`), so the data directory can move.
+ */
+export class Spool {
+  private readonly knownDirs = new Set<string>();
+
+  constructor(readonly root: string) {}
+
+  /** A new, unique relative path for one tenant's file. */
+  newPath(tenantId: string): string {
+    return `${tenantId}/${randomUUID()}`;
+  }
+
+  absolute(relativePath: string): string {
+    const path = resolve(this.root, relativePath);
+    if (!path.startsWith(this.root + sep)) throw new Error(`spool path escapes the spool: ${relativePath}`);
+    return path;
+  }
+
+  /**
+   * A write stream for a new file (never an existing one). It fsyncs the file before 'finish' and
+   * the caller must then `commitDir` so the directory entry is durable too.
+   */
+  async createWriter(relativePath: string): Promise<Writable> {
+    const path = this.absolute(relativePath);
+    await this.ensureDir(dirname(path));
+    const handle = await open(path, 'wx', 0o600);
+    return createWriteStream('', { fd: handle.fd, flush: true, highWaterMark: 1024 * 1024 });
+  }
+
+  /** fsyncs the directory holding a newly written file, making its name durable. */
+  async commitDir(relativePath: string): Promise<void> {
+    const dir = await open(dirname(this.absolute(relativePath)), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  reader(relativePath: string, start?: number, end?: number): Readable {
+    return createReadStream(this.absolute(relativePath), { start, end, highWaterMark: 1024 * 1024 });
+  }
+
+  async exists(relativePath: string): Promise<boolean> {
+    try {
+      await stat(this.absolute(relativePath));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async remove(relativePath: string): Promise<void> {
+    await rm(this.absolute(relativePath), { force: true });
+  }
+
+  async removeTenant(tenantId: string): Promise<void> {
+    await rm(this.absolute(tenantId), { recursive: true, force: true });
+  }
+
+  relative(absolutePath: string): string {
+    return relative(this.root, absolutePath);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // the new directory's own entry must be durable in its parent
+    const parent = await open(join(dir, '..'), 'r');
+    try {
+      await parent.sync();
+    } finally {
+      await parent.close();
+    }
+    this.knownDirs.add(dir);
+  }
+}
