@@ -26,7 +26,7 @@ async function* sources(dir) {
 }
 
 function rewriteAliases(code, file) {
-  return code.replace(/(from\s+|import\s*\(\s*)(['"])(@ferry\/[a-z-]+)\2/g, (match, head, quote, spec) => {
+  return code.replace(/(from\s+|import\s*\(\s*)(['"])(@ferry\/[a-z0-9-]+)\2/g, (match, head, quote, spec) => {
     const hit = aliases.find(([name]) => name === spec);
     if (!hit) throw new Error(`${relative(root, file)}: unknown alias ${spec}`);
     let rel = relative(dirname(file), hit[1]).split('\\').join('/');

@@ -42,6 +42,8 @@ export enum FerryErrorCode {
   InvalidRequest = 'InvalidRequest',
   MalformedXML = 'MalformedXML',
   HeadersTooLarge = 'HeadersTooLarge',
+  MetadataTooLarge = 'MetadataTooLarge',
+  RequestTimeout = 'RequestTimeout',
   MethodNotAllowed = 'MethodNotAllowed',
   NotImplemented = 'NotImplemented',
   QuotaExceeded = 'QuotaExceeded',

@@ -15,8 +15,9 @@ export function createLogger(name: string, level = 'info'): Logger {
 /** Lets Nest's own messages go through the same pino logger. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
+  /** Nest's own "log" level is start-up chatter (every module and route): debug for us. */
   log(message: unknown, context?: string): void {
-    this.logger.info({ context }, String(message));
+    this.logger.debug({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
     this.logger.error({ context, trace }, String(message));

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { z } from 'zod';
-import { envSchema, SECRET_VARIABLES, type FerryEnv } from './env.schema.js';
+import { envSchema, SECRET_VARIABLES } from './env.schema.js';
 
 /** A secret value: prints as [redacted] in logs, JSON and string interpolation. */
 export class Secret {
@@ -150,4 +149,9 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     FERRY_RECONCILE_SECONDS: String(config.reconcileIntervalMs / 1000),
     LOG_LEVEL: config.logLevel,
   };
+}
+
+/** This process's environment with some variables replaced: for re-validation and child processes. */
+export function processEnvWith(overrides: Record<string, string>): Record<string, string | undefined> {
+  return { ...process.env, ...overrides };
 }

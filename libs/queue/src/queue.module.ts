@@ -1,9 +1,19 @@
 import { Injectable, Module, type OnModuleDestroy } from '@nestjs/common';
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { forwardJobId, JOB_QUEUE, JobName, QueueName, type JobPayloads } from './jobs.js';
 
-export function redisConnection(redisUrl: string): ConnectionOptions {
+export interface RedisEndpoint {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: object;
+  maxRetriesPerRequest: null;
+}
+
+export function redisConnection(redisUrl: string): RedisEndpoint {
   const url = new URL(redisUrl);
   return {
     host: url.hostname,

@@ -32,8 +32,13 @@ export class Spool {
   async createWriter(relativePath: string): Promise<Writable> {
     const path = this.absolute(relativePath);
     await this.ensureDir(dirname(path));
-    const handle = await open(path, 'wx', 0o600);
-    return createWriteStream('', { fd: handle.fd, flush: true, highWaterMark: 1024 * 1024 });
+    const writer = createWriteStream(path, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1024 * 1024 });
+    // surface open failures (an existing file, a full disk) here rather than mid-pipeline
+    await new Promise<void>((resolve, reject) => {
+      writer.once('ready', () => resolve());
+      writer.once('error', reject);
+    });
+    return writer;
   }
 
   /** fsyncs the directory holding a newly written file, making its name durable. */

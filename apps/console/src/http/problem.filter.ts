@@ -38,6 +38,8 @@ export function problemStatus(code: FerryErrorCode): number {
       return 416;
     case FerryErrorCode.HeadersTooLarge:
       return 431;
+    case FerryErrorCode.RequestTimeout:
+      return 408;
     case FerryErrorCode.NotImplemented:
       return 501;
     case FerryErrorCode.ServiceUnavailable:
@@ -61,6 +63,7 @@ export function problemStatus(code: FerryErrorCode): number {
     case FerryErrorCode.InvalidArgument:
     case FerryErrorCode.InvalidRequest:
     case FerryErrorCode.MalformedXML:
+    case FerryErrorCode.MetadataTooLarge:
       return 400;
     default:
       return unreachable(code);

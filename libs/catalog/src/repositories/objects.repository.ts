@@ -31,8 +31,8 @@ export interface NewObjectVersion {
 
 export interface ListPage {
   prefix: string;
-  /** Exclusive lower bound on keys (start-after, marker or a continuation token). */
-  after: string;
+  /** Lower bound on keys: exclusive (start-after, marker, continuation) or inclusive (skipping a common prefix). */
+  bound: { key: string; inclusive: boolean };
   limit: number;
 }
 
@@ -108,7 +108,7 @@ export class ObjectsRepository {
         tenantId,
         bucketId,
       })
-      .andWhere('o.key > :after', { after: page.after })
+      .andWhere(page.bound.inclusive ? 'o.key >= :bound' : 'o.key > :bound', { bound: page.bound.key })
       .orderBy('o.key', 'ASC')
       .limit(page.limit);
     if (page.prefix !== '') {

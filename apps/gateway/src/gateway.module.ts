@@ -1,0 +1,45 @@
+import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
+import { CatalogModule } from '@ferry/catalog';
+import { createLogger } from '@ferry/common';
+import { QueueModule } from '@ferry/queue';
+import { StorageModule } from '@ferry/storage';
+import { GATEWAY_LOGGER } from './gateway.tokens.js';
+import { HealthController } from './health.controller.js';
+import { IngestService } from './ingest/ingest.service.js';
+import { BucketOperations } from './operations/bucket.operations.js';
+import { DeleteObjectsOperation } from './operations/delete-objects.operation.js';
+import { ListOperations } from './operations/list.operations.js';
+import { ObjectOperations } from './operations/object.operations.js';
+import { ObjectReader } from './read/object-reader.js';
+import { Authenticator } from './s3/authenticator.js';
+import { S3Dispatcher } from './s3/s3.dispatcher.js';
+
+@Module({})
+export class GatewayModule implements NestModule {
+  static forRoot(config: ResolvedConfig): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
+      controllers: [HealthController],
+      providers: [
+        { provide: GATEWAY_LOGGER, useValue: createLogger('gateway', config.logLevel) },
+        Authenticator,
+        IngestService,
+        ObjectReader,
+        BucketOperations,
+        ListOperations,
+        ObjectOperations,
+        DeleteObjectsOperation,
+        S3Dispatcher,
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(S3Dispatcher)
+      .exclude({ path: 'healthz', method: RequestMethod.GET })
+      .forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+  }
+}

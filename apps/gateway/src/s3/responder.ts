@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import type { Response } from 'express';
+import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { errorXml, toXml } from '@ferry/s3';
+import { s3Error } from './s3-errors.js';
+
+export const newRequestId = (): string => randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase();
+
+/** Sends an XML document with the right content type and length. */
+export function sendXml(res: Response, status: number, root: string, body: object): void {
+  const xml = toXml(root, body);
+  res.status(status);
+  res.setHeader('Content-Type', 'application/xml');
+  res.setHeader('Content-Length', Buffer.byteLength(xml));
+  res.end(xml);
+}
+
+/**
+ * Turns any failure into an S3 XML error. Domain errors map through s3Error; anything else is an
+ * InternalError whose id is logged, never a stack trace. HEAD responses carry no body.
+ */
+export function sendError(res: Response, error: unknown, context: { requestId: string; resource: string; method: string; logger: Logger }): void {
+  let shape = { code: 'InternalError', status: 500 };
+  let message = 'We encountered an internal error. Please try again.';
+  let details: Record<string, string | number | undefined> = {};
+  if (error instanceof FerryError) {
+    shape = s3Error(error.code);
+    message = error.message;
+    details = error.details;
+    if (shape.status === 500) context.logger.error({ err: error, requestId: context.requestId }, 'operator error surfaced at S3 edge');
+  } else {
+    context.logger.error({ err: error, requestId: context.requestId }, 'unhandled error in S3 request');
+  }
+  if (res.headersSent) {
+    // the body already started: the only honest signal left is to cut the connection
+    res.destroy();
+    return;
+  }
+  res.setHeader('x-amz-request-id', context.requestId);
+  if (shape.code === 'NotModified' || context.method === 'HEAD') {
+    res.status(shape.status);
+    if (error instanceof FerryError && error.code === FerryErrorCode.NotModified) {
+      for (const [name, value] of Object.entries(details)) if (value !== undefined) res.setHeader(name, String(value));
+    }
+    res.end();
+    return;
+  }
+  if (shape.code === 'SlowDown') res.setHeader('Retry-After', '5');
+  const xml = errorXml(shape.code, message, context.resource, context.requestId, details);
+  res.status(shape.status);
+  res.setHeader('Content-Type', 'application/xml');
+  res.setHeader('Content-Length', Buffer.byteLength(xml));
+  res.setHeader('Connection', shape.status >= 500 || shape.code === 'IncompleteBody' ? 'close' : 'keep-alive');
+  res.end(xml);
+}

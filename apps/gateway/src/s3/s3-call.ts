@@ -1,0 +1,40 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Request, Response } from 'express';
+import type { ParsedAuthorization, SigningContext } from '@ferry/s3';
+import type { Address } from './addressing.js';
+
+/** The authenticated caller: one access key, exactly one tenant. */
+export interface Caller {
+  tenantId: string;
+  container: string;
+  accessKeyId: string;
+  tenantStatus: 'active' | 'suspended';
+  auth: ParsedAuthorization;
+  /** For aws-chunked bodies: the seed signature and key that chain the chunk signatures. */
+  signing: SigningContext;
+}
+
+/** One S3 request as the dispatcher and operations see it. */
+export interface S3Call {
+  requestId: string;
+  method: string;
+  /** The request target exactly as sent (path and query), for signature checks. */
+  rawUrl: string;
+  rawPath: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  address: Address;
+  req: Request;
+  res: Response;
+  caller: Caller;
+}
+
+/** A bucket-level call: the dispatcher has checked the bucket name is present. */
+export type BucketCall = S3Call & { bucket: string };
+/** An object-level call: bucket and key both present. */
+export type ObjectCall = BucketCall & { key: string };
+
+export function header(call: Pick<S3Call, 'headers'>, name: string): string | undefined {
+  const value = call.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}

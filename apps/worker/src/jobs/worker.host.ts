@@ -1,0 +1,66 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Worker, type Job } from 'bullmq';
+import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import type { Logger } from '@ferry/common';
+import { cappedBackoff, JobName, JobQueues, QueueName, redisConnection } from '@ferry/queue';
+import { WORKER_LOGGER } from '../worker.tokens.js';
+import type { JobHandler } from './job-handler.js';
+import { JobRegistry } from './job-registry.js';
+import { JOB_HANDLERS } from './job-handler.js';
+
+const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (config: ResolvedConfig) => number> = {
+  [JobName.CollectGarbage]: () => 5_000,
+  [JobName.Reconcile]: (config) => config.reconcileIntervalMs,
+  [JobName.EvictCache]: () => 60_000,
+};
+
+/** Runs BullMQ workers for every queue and schedules the periodic maintenance jobs. */
+@Injectable()
+export class WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly registry: JobRegistry;
+  private readonly workers: Worker[] = [];
+
+  constructor(
+    @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
+    @Inject(WORKER_LOGGER) private readonly logger: Logger,
+    @Inject(JOB_HANDLERS) handlers: JobHandler[],
+    private readonly queues: JobQueues,
+  ) {
+    this.registry = new JobRegistry(handlers);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const connection = redisConnection(this.config.redisUrl.reveal());
+    const concurrency: Record<QueueName, number> = {
+      [QueueName.Forward]: this.config.forward.concurrency,
+      [QueueName.Maintenance]: 1,
+    };
+    for (const queue of Object.values(QueueName)) {
+      const worker = new Worker(queue, (job: Job) => this.run(job), {
+        connection,
+        prefix: this.config.queuePrefix,
+        concurrency: concurrency[queue],
+        settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+      });
+      worker.on('failed', (job, error) =>
+        this.logger.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: error }, 'job failed; will retry'),
+      );
+      worker.on('error', (error) => this.logger.error({ err: error }, 'worker error'));
+      this.workers.push(worker);
+    }
+    for (const [name, every] of Object.entries(MAINTENANCE_EVERY_MS)) {
+      await this.queues
+        .queue(QueueName.Maintenance)
+        .upsertJobScheduler(name, { every: every(this.config) }, { name, data: {}, opts: { attempts: 1, removeOnFail: 100 } });
+    }
+    this.logger.info({ queues: Object.values(QueueName) }, 'worker ready');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.close()));
+  }
+
+  private async run(job: Job): Promise<void> {
+    await this.registry.get(job.name).handle(job.data as never, job);
+  }
+}

@@ -1,0 +1,110 @@
+import { inject } from 'vitest';
+import { Agent } from 'node:http';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { INestApplicationContext } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { ResolvedConfig } from '@ferry/config';
+import { freshDatabase, testConfig } from '@ferry/testing';
+import { createConsoleApp } from '../../apps/console/src/console.app.js';
+import { createGateway, type GatewayServer } from '../../apps/gateway/src/gateway.app.js';
+import { createWorker } from '../../apps/worker/src/worker.app.js';
+
+export interface TenantSession {
+  id: string;
+  name: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  s3: S3Client;
+}
+
+/** A whole Ferry in this process: console, gateway and (optionally) worker on a fresh database. */
+export class FerryUnderTest {
+  worker?: INestApplicationContext;
+  private constructor(
+    readonly config: ResolvedConfig,
+    readonly console: NestExpressApplication,
+    readonly gateway: GatewayServer,
+    readonly s3Endpoint: string,
+    readonly consoleUrl: string,
+    private readonly dropDb: () => Promise<void>,
+  ) {}
+
+  static async start(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<FerryUnderTest> {
+    const db = await freshDatabase();
+    const config = await testConfig(db.url, inject('azurite'), options.env);
+    const consoleApp = await createConsoleApp(config);
+    await consoleApp.listen(0, '127.0.0.1');
+    const consolePort = (consoleApp.getHttpServer().address() as { port: number }).port;
+    const gateway = await createGateway(config);
+    const s3Port = await gateway.listen(0, '127.0.0.1');
+    const ferry = new FerryUnderTest(config, consoleApp, gateway, `http://127.0.0.1:${s3Port}`, `http://127.0.0.1:${consolePort}`, db.drop);
+    if (options.worker ?? true) await ferry.startWorker();
+    return ferry;
+  }
+
+  async startWorker(): Promise<void> {
+    this.worker = await createWorker(this.config);
+    await this.worker.init();
+  }
+
+  async stopWorker(): Promise<void> {
+    await this.worker?.close();
+    this.worker = undefined;
+  }
+
+  async admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${this.consoleUrl}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${this.config.adminToken.reveal()}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  /** Creates a tenant through the admin API and an S3 client signed with its first key. */
+  async tenant(name: string, quotaBytes = 10 * 1024 ** 3): Promise<TenantSession> {
+    const created = await this.admin('POST', '/admin/v1/tenants', { name, quotaBytes });
+    if (created.status !== 201) throw new Error(`tenant creation failed: ${JSON.stringify(created.body)}`);
+    const { id, accessKeyId, secretAccessKey } = created.body;
+    return { id, name, accessKeyId, secretAccessKey, s3: this.client(accessKeyId, secretAccessKey) };
+  }
+
+  client(accessKeyId: string, secretAccessKey: string, options: { virtualHost?: boolean } = {}): S3Client {
+    return new S3Client({
+      endpoint: options.virtualHost ? this.s3Endpoint.replace('127.0.0.1', 'localhost') : this.s3Endpoint,
+      region: 'us-east-1',
+      forcePathStyle: !options.virtualHost,
+      credentials: { accessKeyId, secretAccessKey },
+      maxAttempts: 1,
+      // <bucket>.localhost must reach this machine whatever the resolver thinks of it
+      requestHandler: options.virtualHost ? new NodeHttpHandler({ httpAgent: loopbackAgent }) : undefined,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.stopWorker();
+    await this.gateway.close();
+    await this.console.close();
+    await this.dropDb();
+  }
+}
+
+const loopbackAgent = new Agent({
+  keepAlive: true,
+  lookup: (_host, options, callback) => {
+    if ((options as { all?: boolean }).all) (callback as (error: null, addresses: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+    else callback(null, '127.0.0.1', 4);
+  },
+});
+
+/** Polls until `check` holds or the timeout passes; returns whether it held. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return check();
+}
