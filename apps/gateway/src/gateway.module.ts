@@ -8,6 +8,8 @@ import { GATEWAY_LOGGER } from './gateway.tokens.js';
 import { HealthController } from './health.controller.js';
 import { IngestService } from './ingest/ingest.service.js';
 import { BucketOperations } from './operations/bucket.operations.js';
+import { CopyObjectOperation } from './operations/copy-object.operation.js';
+import { MultipartOperations } from './operations/multipart.operations.js';
 import { DeleteObjectsOperation } from './operations/delete-objects.operation.js';
 import { ListOperations } from './operations/list.operations.js';
 import { ObjectOperations } from './operations/object.operations.js';
@@ -31,6 +33,8 @@ export class GatewayModule implements NestModule {
         ListOperations,
         ObjectOperations,
         DeleteObjectsOperation,
+        CopyObjectOperation,
+        MultipartOperations,
         S3Dispatcher,
       ],
     };

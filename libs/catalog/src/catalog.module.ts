@@ -7,8 +7,9 @@ import { BucketsRepository } from './repositories/buckets.repository.js';
 import { GarbageRepository } from './repositories/garbage.repository.js';
 import { ObjectsRepository } from './repositories/objects.repository.js';
 import { TenantsRepository } from './repositories/tenants.repository.js';
+import { UploadsRepository } from './repositories/uploads.repository.js';
 
-const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository];
+const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository];
 
 /** The catalog's connection and repositories. Migrations run before any app starts, never from here. */
 @Module({

@@ -11,3 +11,4 @@ export * from './repositories/access-keys.repository.js';
 export * from './repositories/buckets.repository.js';
 export * from './repositories/objects.repository.js';
 export * from './repositories/garbage.repository.js';
+export * from './repositories/uploads.repository.js';

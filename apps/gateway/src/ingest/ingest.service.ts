@@ -68,20 +68,13 @@ export class IngestService {
     const hashers = [md5, sha256, extra].filter((hasher): hasher is Hasher => hasher !== undefined);
     const meter = new BodyMeter(hashers, { declared, max: maxBytes });
 
-    const spoolPath = this.spool.newPath(call.caller.tenantId);
-    const stages: (Readable | NodeJS.ReadWriteStream)[] = [call.req];
     let decoder: AwsChunkedDecoder | undefined;
+    const stages: (Readable | NodeJS.ReadWriteStream)[] = [call.req];
     if (protection.kind === 'aws-chunked') {
-      decoder = new AwsChunkedDecoder({
-        mode: protection.mode,
-        signing: call.caller.signing,
-        decodedContentLength: declared,
-      });
+      decoder = new AwsChunkedDecoder({ mode: protection.mode, signing: call.caller.signing, decodedContentLength: declared });
       stages.push(decoder);
     }
-    try {
-      const writer = await this.spool.createWriter(spoolPath);
-      await pipeline([...stages, meter, writer] as unknown as [Readable, NodeJS.WritableStream]);
+    return this.toSpool(call.caller.tenantId, [...stages, meter], async () => {
       if (declared !== undefined && meter.bytes !== declared) {
         throw new FerryError(FerryErrorCode.IncompleteBody, 'You did not provide the number of bytes specified by the Content-Length HTTP header.');
       }
@@ -94,7 +87,8 @@ export class IngestService {
       }
       let checksum: Ingested['checksum'];
       if (requested && extra) {
-        const expected = requested.location === 'header' ? requested.expected : readTrailerChecksum(requested.algorithm, decoder?.trailers ?? new Map());
+        const expected =
+          requested.location === 'header' ? requested.expected : readTrailerChecksum(requested.algorithm, decoder?.trailers ?? new Map());
         const actual = extra.digest();
         if (!expected.equals(actual)) {
           throw new FerryError(
@@ -104,8 +98,44 @@ export class IngestService {
         }
         checksum = { algorithm: requested.algorithm, value: encodeChecksum(actual) };
       }
+      return { size: meter.bytes, md5Hex: md5Digest.toString('hex'), checksum };
+    });
+  }
+
+  /**
+   * Copies `size` bytes of another object into a new spool file (CopyObject, UploadPartCopy),
+   * computing MD5 and the given checksum algorithm on the way.
+   */
+  async copy(tenantId: string, source: Readable, size: number, algorithm?: ChecksumAlgorithm): Promise<Ingested> {
+    const md5 = createHasher('MD5');
+    const extra = algorithm ? createHasher(algorithm) : undefined;
+    const meter = new BodyMeter(extra ? [md5, extra] : [md5], { declared: size, max: MAX_SINGLE_UPLOAD });
+    return this.toSpool(tenantId, [source, meter], async () => {
+      if (meter.bytes !== size) throw new Error(`copy source yielded ${meter.bytes} of ${size} bytes`);
+      return {
+        size,
+        md5Hex: md5.digest().toString('hex'),
+        checksum: algorithm && extra ? { algorithm, value: encodeChecksum(extra.digest()) } : undefined,
+      };
+    });
+  }
+
+  /**
+   * Runs `stages` into a new spool file, fsyncs it, runs `verify`, and makes the directory entry
+   * durable. On any failure the file is removed: nothing half-written survives.
+   */
+  private async toSpool(
+    tenantId: string,
+    stages: (Readable | NodeJS.ReadWriteStream)[],
+    verify: () => Promise<Omit<Ingested, 'spoolPath'>>,
+  ): Promise<Ingested> {
+    const spoolPath = this.spool.newPath(tenantId);
+    try {
+      const writer = await this.spool.createWriter(spoolPath);
+      await pipeline([...stages, writer] as unknown as [Readable, NodeJS.WritableStream]);
+      const result = await verify();
       await this.spool.commitDir(spoolPath);
-      return { spoolPath, size: meter.bytes, md5Hex: md5Digest.toString('hex'), checksum };
+      return { spoolPath, ...result };
     } catch (error) {
       await this.spool.remove(spoolPath);
       throw asBodyError(error);

@@ -3,6 +3,8 @@ import type { Request, Response } from 'express';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
 import { BucketOperations } from '../operations/bucket.operations.js';
+import { CopyObjectOperation } from '../operations/copy-object.operation.js';
+import { MultipartOperations } from '../operations/multipart.operations.js';
 import { DeleteObjectsOperation } from '../operations/delete-objects.operation.js';
 import { ListOperations } from '../operations/list.operations.js';
 import { ObjectOperations } from '../operations/object.operations.js';
@@ -35,12 +37,11 @@ export class S3Dispatcher implements NestMiddleware {
     lists: ListOperations,
     objects: ObjectOperations,
     deletes: DeleteObjectsOperation,
+    copies: CopyObjectOperation,
+    multipart: MultipartOperations,
   ) {
     const bucket = (fn: (call: BucketCall) => Promise<void>) => (call: S3Call) => fn(call as BucketCall);
     const object = (fn: (call: ObjectCall) => Promise<void>) => (call: S3Call) => fn(call as ObjectCall);
-    const later = (name: string) => async () => {
-      throw new FerryError(FerryErrorCode.NotImplemented, `${name} is not implemented yet`);
-    };
     this.handlers = {
       [S3Operation.ListBuckets]: (call) => buckets.listBuckets(call),
       [S3Operation.CreateBucket]: bucket((call) => buckets.createBucket(call)),
@@ -56,14 +57,14 @@ export class S3Dispatcher implements NestMiddleware {
       [S3Operation.GetObject]: object((call) => objects.getObject(call)),
       [S3Operation.HeadObject]: object((call) => objects.headObject(call)),
       [S3Operation.DeleteObject]: object((call) => objects.deleteObject(call)),
-      [S3Operation.ListMultipartUploads]: later(S3Operation.ListMultipartUploads),
-      [S3Operation.CopyObject]: later(S3Operation.CopyObject),
-      [S3Operation.CreateMultipartUpload]: later(S3Operation.CreateMultipartUpload),
-      [S3Operation.UploadPart]: later(S3Operation.UploadPart),
-      [S3Operation.UploadPartCopy]: later(S3Operation.UploadPartCopy),
-      [S3Operation.CompleteMultipartUpload]: later(S3Operation.CompleteMultipartUpload),
-      [S3Operation.AbortMultipartUpload]: later(S3Operation.AbortMultipartUpload),
-      [S3Operation.ListParts]: later(S3Operation.ListParts),
+      [S3Operation.CopyObject]: object((call) => copies.copyObject(call)),
+      [S3Operation.ListMultipartUploads]: bucket((call) => multipart.listUploads(call)),
+      [S3Operation.CreateMultipartUpload]: object((call) => multipart.create(call)),
+      [S3Operation.UploadPart]: object((call) => multipart.uploadPart(call)),
+      [S3Operation.UploadPartCopy]: object((call) => multipart.uploadPartCopy(call)),
+      [S3Operation.CompleteMultipartUpload]: object((call) => multipart.complete(call)),
+      [S3Operation.AbortMultipartUpload]: object((call) => multipart.abort(call)),
+      [S3Operation.ListParts]: object((call) => multipart.listParts(call)),
     };
   }
 

@@ -51,21 +51,7 @@ export class ObjectsRepository {
    */
   async putNullVersion(tenantId: string, bucketId: string, container: string, object: NewObjectVersion): Promise<void> {
     try {
-      await this.db.transaction(async (tx) => {
-        await lockKey(tx, bucketId, object.key);
-        await this.removeVersion(tx, tenantId, bucketId, container, object.key, NULL_VERSION);
-        await tx.insert(ObjectVersionEntity, {
-          ...object,
-          tenantId,
-          bucketId,
-          versionId: NULL_VERSION,
-          isLatest: true,
-          isDeleteMarker: false,
-          state: 'staged',
-          blobName: null,
-          storedAt: null,
-        });
-      });
+      await this.db.transaction((tx) => insertNullVersion(tx, tenantId, bucketId, container, object));
     } catch (error) {
       if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) {
         throw new FerryError(FerryErrorCode.NoSuchBucket, 'The specified bucket does not exist');
@@ -95,7 +81,7 @@ export class ObjectsRepository {
   async deleteVersion(tenantId: string, bucketId: string, container: string, key: string, versionId: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       await lockKey(tx, bucketId, key);
-      return this.removeVersion(tx, tenantId, bucketId, container, key, versionId);
+      return removeVersion(tx, tenantId, bucketId, container, key, versionId);
     });
   }
 
@@ -165,32 +151,57 @@ export class ObjectsRepository {
     )) as { bytes: string }[];
     return Number(row.bytes);
   }
+}
 
-  private async removeVersion(
-    tx: EntityManager,
-    tenantId: string,
-    bucketId: string,
-    container: string,
-    key: string,
-    versionId: string,
-  ): Promise<boolean> {
-    const deleted = (await tx.query(
-      `DELETE FROM objects WHERE tenant_id = $1 AND bucket_id = $2 AND key = $3 AND version_id = $4
-       RETURNING id, spool`,
-      [tenantId, bucketId, key, versionId],
-    )) as [{ id: string; spool: SpoolSegment[] | null }[], number];
-    const rows = deleted[0];
-    for (const row of rows) {
-      // The blob may not exist yet (still staged); the forwarder checks the row after uploading, and
-      // this entry covers the other order.
-      const garbage: Pick<GarbageEntity, 'tenantId' | 'container' | 'blobName' | 'spoolPath'>[] = [
-        { tenantId, container, blobName: objectBlobName(row.id), spoolPath: null },
-      ];
-      for (const segment of row.spool ?? []) garbage.push({ tenantId, container, blobName: null, spoolPath: segment.path });
-      await tx.insert(GarbageEntity, garbage);
-    }
-    return rows.length > 0;
+/**
+ * Inserts `object` as the key's `null` version inside `tx`, replacing any earlier one; the replaced
+ * version's bytes go to the garbage outbox in the same transaction.
+ */
+export async function insertNullVersion(
+  tx: EntityManager,
+  tenantId: string,
+  bucketId: string,
+  container: string,
+  object: NewObjectVersion,
+): Promise<void> {
+  await lockKey(tx, bucketId, object.key);
+  await removeVersion(tx, tenantId, bucketId, container, object.key, NULL_VERSION);
+  await tx.insert(ObjectVersionEntity, {
+    ...object,
+    tenantId,
+    bucketId,
+    versionId: NULL_VERSION,
+    isLatest: true,
+    isDeleteMarker: false,
+    state: 'staged',
+    blobName: null,
+    storedAt: null,
+  });
+}
+
+async function removeVersion(
+  tx: EntityManager,
+  tenantId: string,
+  bucketId: string,
+  container: string,
+  key: string,
+  versionId: string,
+): Promise<boolean> {
+  const deleted = (await tx.query(
+    `DELETE FROM objects WHERE tenant_id = $1 AND bucket_id = $2 AND key = $3 AND version_id = $4
+     RETURNING id, spool`,
+    [tenantId, bucketId, key, versionId],
+  )) as [{ id: string; spool: SpoolSegment[] | null }[], number];
+  for (const row of deleted[0]) {
+    // The blob may not exist yet (still staged); the forwarder checks the row after uploading, and
+    // this entry covers the other order.
+    const garbage: Pick<GarbageEntity, 'tenantId' | 'container' | 'blobName' | 'spoolPath'>[] = [
+      { tenantId, container, blobName: objectBlobName(row.id), spoolPath: null },
+    ];
+    for (const segment of row.spool ?? []) garbage.push({ tenantId, container, blobName: null, spoolPath: segment.path });
+    await tx.insert(GarbageEntity, garbage);
   }
+  return deleted[0].length > 0;
 }
 
 /** Serialises writers of one key for the length of a transaction. */

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { BucketsRepository, ObjectsRepository, UploadsRepository, type MultipartUploadEntity } from '@ferry/catalog';
+import { checksumHeaderName, parseChecksumAlgorithm, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
+import { JobQueues } from '@ferry/queue';
+import { Spool } from '@ferry/storage';
+import { GATEWAY_LOGGER } from '../gateway.tokens.js';
+import { IngestService, type Ingested } from '../ingest/ingest.service.js';
+import { readVerifiedSmallBody } from '../ingest/small-body.js';
+import { ObjectReader } from '../read/object-reader.js';
+import { parseRange } from '../read/range.js';
+import { header, type BucketCall, type ObjectCall } from '../s3/s3-call.js';
+import { sendXml } from '../s3/responder.js';
+import { resolveCopySource } from './copy-source.js';
+import { choosePart, compositeChecksum, multipartEtag, parseCompleteRequest } from './multipart-complete.js';
+import { storedHeadersOf, userMetadataOf } from './object-headers.js';
+
+const MAX_LIST = 1000;
+
+function partNumberOf(call: ObjectCall): number {
+  const raw = call.query.get('partNumber') ?? '';
+  const number = Number(raw);
+  if (!/^\d+$/.test(raw) || number < 1 || number > 10_000) {
+    throw new FerryError(FerryErrorCode.InvalidArgument, 'Part number must be an integer between 1 and 10000, inclusive', {
+      ArgumentName: 'partNumber',
+      ArgumentValue: raw,
+    });
+  }
+  return number;
+}
+
+function limitOf(call: BucketCall, name: string): number {
+  const raw = call.query.get(name);
+  if (raw === null) return MAX_LIST;
+  if (!/^\d+$/.test(raw)) throw new FerryError(FerryErrorCode.InvalidArgument, `${name} must be a non-negative integer`);
+  return Math.min(Number(raw), MAX_LIST);
+}
+
+const owner = (call: BucketCall) => ({ ID: call.caller.tenantId, DisplayName: call.caller.tenantId });
+
+/**
+ * Multipart uploads. Each part is spooled and fsync'd like a PutObject body; completing an upload
+ * makes the chosen part files the object's spool segments in one transaction, so no byte is copied
+ * and the object is acknowledged only once it is catalogued.
+ */
+@Injectable()
+export class MultipartOperations {
+  constructor(
+    @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
+    private readonly buckets: BucketsRepository,
+    private readonly objects: ObjectsRepository,
+    private readonly uploads: UploadsRepository,
+    private readonly ingest: IngestService,
+    private readonly reader: ObjectReader,
+    private readonly queues: JobQueues,
+    private readonly spool: Spool,
+  ) {}
+
+  async create(call: ObjectCall): Promise<void> {
+    validateObjectKey(call.key);
+    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const algorithmHeader = header(call, 'x-amz-checksum-algorithm');
+    const algorithm = algorithmHeader ? parseChecksumAlgorithm(algorithmHeader) : null;
+    const type = header(call, 'x-amz-checksum-type')?.toUpperCase() ?? null;
+    if (type !== null && type !== 'COMPOSITE' && type !== 'FULL_OBJECT') {
+      throw new FerryError(FerryErrorCode.InvalidRequest, 'Value for x-amz-checksum-type header is invalid.');
+    }
+    if (type === 'FULL_OBJECT' || algorithm === 'CRC64NVME') {
+      throw new FerryError(FerryErrorCode.NotImplemented, 'Full-object checksums for multipart uploads are not supported yet; use COMPOSITE.');
+    }
+    const uploadId = await this.uploads.create(call.caller.tenantId, bucket.id, {
+      key: call.key,
+      contentType: header(call, 'content-type') ?? null,
+      headers: storedHeadersOf(call),
+      userMetadata: userMetadataOf(call),
+      checksumAlgorithm: algorithm,
+      checksumType: algorithm ? 'COMPOSITE' : null,
+    });
+    if (algorithm) {
+      call.res.setHeader('x-amz-checksum-algorithm', algorithm);
+      call.res.setHeader('x-amz-checksum-type', 'COMPOSITE');
+    }
+    sendXml(call.res, 200, 'InitiateMultipartUploadResult', { Bucket: call.bucket, Key: call.key, UploadId: uploadId });
+  }
+
+  async uploadPart(call: ObjectCall): Promise<void> {
+    const { upload, partNumber } = await this.target(call);
+    const body = await this.ingest.ingest(call);
+    await this.record(call, upload, partNumber, body);
+    call.res.setHeader('ETag', `"${body.md5Hex}"`);
+    if (body.checksum) call.res.setHeader(checksumHeaderName(body.checksum.algorithm), body.checksum.value);
+    call.res.status(200).end();
+  }
+
+  async uploadPartCopy(call: ObjectCall): Promise<void> {
+    const { upload, partNumber } = await this.target(call);
+    const source = await resolveCopySource(call, this.buckets, this.objects);
+    const rangeHeader = header(call, 'x-amz-copy-source-range');
+    let range = { start: 0, end: source.size - 1 };
+    if (rangeHeader !== undefined) {
+      const parsed = parseRange(rangeHeader, source.size);
+      if (!parsed || !/^bytes=\d+-\d+$/.test(rangeHeader.trim()) || Number(rangeHeader.split('-')[1]) >= source.size) {
+        throw new FerryError(FerryErrorCode.InvalidArgument, 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy');
+      }
+      range = parsed;
+    }
+    const size = range.end - range.start + 1;
+    const stream = await this.reader.open(call.caller.container, source, range);
+    const algorithm = (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined;
+    const body = await this.ingest.copy(call.caller.tenantId, stream, Math.max(0, size), algorithm);
+    await this.record(call, upload, partNumber, body);
+    sendXml(call.res, 200, 'CopyPartResult', {
+      ETag: `"${body.md5Hex}"`,
+      LastModified: new Date().toISOString(),
+      ...(body.checksum ? { [`Checksum${body.checksum.algorithm}`]: body.checksum.value } : {}),
+    });
+  }
+
+  async complete(call: ObjectCall): Promise<void> {
+    validateObjectKey(call.key);
+    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const uploadId = call.query.get('uploadId') ?? '';
+    await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId);
+    const body = await readVerifiedSmallBody(call, 4 * 1024 * 1024);
+    const requested = parseCompleteRequest(body.toString('utf8'));
+    const objectId = randomUUID();
+    const version = await this.uploads.complete(call.caller.tenantId, bucket.id, call.key, uploadId, call.caller.container, objectId, (upload, parts) => {
+      const chosen = choosePart(requested, parts);
+      const checksums = compositeChecksum(upload, chosen);
+      return {
+        chosen,
+        object: {
+          id: objectId,
+          size: chosen.reduce((sum, part) => sum + part.size, 0),
+          etag: multipartEtag(chosen),
+          contentType: upload.contentType,
+          headers: upload.headers,
+          userMetadata: upload.userMetadata,
+          checksums: checksums ?? {},
+          checksumType: checksums ? 'COMPOSITE' : null,
+          parts: chosen.map((part) => ({ size: part.size, etag: part.etag })),
+        },
+      };
+    });
+    this.queues.forward(call.caller.tenantId, objectId).catch((error: unknown) => {
+      this.logger.warn({ err: error, objectId }, 'could not enqueue forwarding; the reconciler will');
+    });
+    const [algorithm, value] = Object.entries(version.checksums)[0] ?? [];
+    sendXml(call.res, 200, 'CompleteMultipartUploadResult', {
+      Location: `/${call.bucket}/${encodeURIComponent(call.key)}`,
+      Bucket: call.bucket,
+      Key: call.key,
+      ETag: `"${version.etag}"`,
+      ...(algorithm ? { [`Checksum${algorithm}`]: value, ChecksumType: 'COMPOSITE' } : {}),
+    });
+  }
+
+  async abort(call: ObjectCall): Promise<void> {
+    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    await this.uploads.abort(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '', call.caller.container);
+    call.res.status(204).end();
+  }
+
+  async listParts(call: ObjectCall): Promise<void> {
+    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const upload = await this.uploads.get(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '');
+    const marker = Number(call.query.get('part-number-marker') ?? '0');
+    if (!Number.isInteger(marker) || marker < 0) throw new FerryError(FerryErrorCode.InvalidArgument, 'part-number-marker must be a non-negative integer');
+    const limit = limitOf(call, 'max-parts');
+    const parts = await this.uploads.listParts(call.caller.tenantId, upload.id, marker, limit + 1);
+    const truncated = parts.length > limit;
+    const shown = parts.slice(0, limit);
+    sendXml(call.res, 200, 'ListPartsResult', {
+      Bucket: call.bucket,
+      Key: call.key,
+      UploadId: upload.id,
+      PartNumberMarker: marker,
+      ...(truncated ? { NextPartNumberMarker: shown.at(-1)?.partNumber } : {}),
+      MaxParts: limit,
+      IsTruncated: truncated,
+      Part: shown.map((part) => ({
+        PartNumber: part.partNumber,
+        LastModified: part.createdAt.toISOString(),
+        ETag: `"${part.etag}"`,
+        Size: part.size,
+        ...Object.fromEntries(Object.entries(part.checksums).map(([algorithm, value]) => [`Checksum${algorithm}`, value])),
+      })),
+      Initiator: owner(call),
+      Owner: owner(call),
+      StorageClass: 'STANDARD',
+      ...(upload.checksumAlgorithm ? { ChecksumAlgorithm: upload.checksumAlgorithm, ChecksumType: upload.checksumType } : {}),
+    });
+  }
+
+  async listUploads(call: BucketCall): Promise<void> {
+    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const prefix = call.query.get('prefix') ?? '';
+    const keyMarker = call.query.get('key-marker') ?? '';
+    const uploadIdMarker = keyMarker === '' ? '' : (call.query.get('upload-id-marker') ?? '');
+    const limit = limitOf(call, 'max-uploads');
+    const uploads = await this.uploads.list(call.caller.tenantId, bucket.id, { prefix, keyMarker, uploadIdMarker, limit: limit + 1 });
+    const truncated = uploads.length > limit;
+    const shown = uploads.slice(0, limit);
+    const last = shown.at(-1);
+    sendXml(call.res, 200, 'ListMultipartUploadsResult', {
+      Bucket: call.bucket,
+      KeyMarker: keyMarker,
+      UploadIdMarker: uploadIdMarker,
+      ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.id } : {}),
+      Prefix: prefix,
+      MaxUploads: limit,
+      IsTruncated: truncated,
+      Upload: shown.map((upload) => ({
+        Key: upload.key,
+        UploadId: upload.id,
+        Initiator: owner(call),
+        Owner: owner(call),
+        StorageClass: 'STANDARD',
+        Initiated: upload.createdAt.toISOString(),
+        ...(upload.checksumAlgorithm ? { ChecksumAlgorithm: upload.checksumAlgorithm } : {}),
+      })),
+    });
+  }
+
+  /** The upload a part request names, checked before any byte of the body is read. */
+  private async target(call: ObjectCall): Promise<{ upload: MultipartUploadEntity; partNumber: number }> {
+    validateObjectKey(call.key);
+    const partNumber = partNumberOf(call);
+    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const upload = await this.uploads.get(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '');
+    return { upload, partNumber };
+  }
+
+  private async record(call: ObjectCall, upload: MultipartUploadEntity, partNumber: number, body: Ingested): Promise<void> {
+    try {
+      await this.uploads.putPart(call.caller.tenantId, upload.bucketId, upload.key, upload.id, call.caller.container, {
+        partNumber,
+        size: body.size,
+        etag: body.md5Hex,
+        checksums: body.checksum ? { [body.checksum.algorithm]: body.checksum.value } : {},
+        spoolPath: body.spoolPath,
+      });
+    } catch (error) {
+      await this.spool.remove(body.spoolPath);
+      throw error;
+    }
+  }
+}

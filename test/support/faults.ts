@@ -1,0 +1,408 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Redis } from 'ioredis';
+import { toEnv, type ResolvedConfig } from '@ferry/config';
+
+/**
+ * Fault-injection helpers for tests that must control every byte of a request (bad signatures,
+ * malformed aws-chunked bodies, lying lengths), look behind the gateway (spool, Azurite, Redis), or
+ * kill a worker process outright.
+ */
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+}
+
+export const sha256Hex = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+export const md5Base64 = (data: Buffer | string): string => createHash('md5').update(data).digest('base64');
+
+/** The hash SignatureV4 wants (the @aws-crypto one is not installed): node:crypto behind its interface. */
+class NodeSha256 {
+  private readonly hash;
+  constructor(secret?: string | Uint8Array) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  }
+  update(data: string | Uint8Array): void {
+    this.hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+}
+
+/** S3's URI encoding of one path segment or query component (RFC 3986 unreserved kept). */
+export const s3Encode = (value: string): string =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+export const objectPath = (bucket: string, key?: string): string =>
+  key === undefined ? `/${bucket}` : `/${bucket}/${key.split('/').map(s3Encode).join('/')}`;
+
+function queryString(query: Record<string, string>): string {
+  const parts = Object.entries(query)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => `${s3Encode(name)}=${s3Encode(value)}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+export interface RequestSpec {
+  method: string;
+  /** Already URI-encoded path, e.g. objectPath('backups', 'a b'). */
+  path: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  /** The bytes actually sent. */
+  body?: Buffer;
+  /** x-amz-content-sha256; defaults to the SHA-256 of `body`. */
+  payloadHash?: string;
+  /** Content-Length sent (and signed); defaults to body length. `null` sends none. */
+  contentLength?: number | null;
+  signingDate?: Date;
+}
+
+export interface SignedRequest {
+  method: string;
+  pathAndQuery: string;
+  headers: Record<string, string>;
+  /** The request's SigV4 signature: the seed of an aws-chunked chain. */
+  signature: string;
+  amzDate: string;
+  body?: Buffer;
+}
+
+function hostOf(endpoint: string): { hostname: string; port: number; host: string } {
+  const url = new URL(endpoint);
+  return { hostname: url.hostname, port: Number(url.port), host: url.host };
+}
+
+/** Signs a request with @smithy/signature-v4, an implementation independent of the gateway's verifier. */
+export async function signRequest(endpoint: string, creds: Credentials, spec: RequestSpec): Promise<SignedRequest> {
+  const { hostname, port, host } = hostOf(endpoint);
+  const body = spec.body;
+  const headers: Record<string, string> = { host, ...spec.headers };
+  headers['x-amz-content-sha256'] ??= spec.payloadHash ?? sha256Hex(body ?? Buffer.alloc(0));
+  const length = spec.contentLength === undefined ? body?.length : spec.contentLength;
+  if (length !== null && length !== undefined) headers['content-length'] = String(length);
+  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  const signed = await signer.sign(
+    { method: spec.method, protocol: 'http:', hostname, port, path: spec.path, query: spec.query ?? {}, headers },
+    { signingDate: spec.signingDate ?? new Date() },
+  );
+  const signedHeaders = signed.headers as Record<string, string>;
+  const signature = /Signature=([0-9a-f]{64})/.exec(signedHeaders.authorization)![1];
+  return {
+    method: spec.method,
+    pathAndQuery: spec.path + queryString(spec.query ?? {}),
+    headers: signedHeaders,
+    signature,
+    amzDate: signedHeaders['x-amz-date'],
+    body,
+  };
+}
+
+/** A presigned URL (path and query) as the SDK's presigner builds it: unsigned payload, hoisted into the query. */
+export async function presign(
+  endpoint: string,
+  creds: Credentials,
+  spec: { method: string; path: string; expiresIn: number; signingDate?: Date },
+): Promise<string> {
+  const { hostname, port, host } = hostOf(endpoint);
+  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  const presigned = await signer.presign(
+    { method: spec.method, protocol: 'http:', hostname, port, path: spec.path, query: {}, headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
+    { expiresIn: spec.expiresIn, signingDate: spec.signingDate ?? new Date() },
+  );
+  return spec.path + queryString(presigned.query as Record<string, string>);
+}
+
+/**
+ * Sends exactly what it is given over a fresh connection with node:http (never a sync child
+ * process: the server runs in this process). Resolves with the first response even when the
+ * server answers early and closes while the body is still being written.
+ */
+export function rawHttp(
+  endpoint: string,
+  spec: { method: string; pathAndQuery: string; headers: Record<string, string>; body?: Buffer; timeoutMs?: number },
+): Promise<RawResponse> {
+  const { hostname, port } = hostOf(endpoint);
+  return new Promise((resolvePromise, reject) => {
+    let answered = false;
+    const req = httpRequest({ hostname, port, method: spec.method, path: spec.pathAndQuery, headers: spec.headers, agent: false });
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`no response within ${spec.timeoutMs ?? 15_000} ms`));
+    }, spec.timeoutMs ?? 15_000);
+    req.on('response', (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', () => undefined);
+      res.on('end', () => {
+        clearTimeout(timer);
+        const body = Buffer.concat(chunks);
+        resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
+      });
+    });
+    req.on('error', (error) => {
+      if (answered) return;
+      clearTimeout(timer);
+      reject(error);
+    });
+    if (spec.body) req.end(spec.body);
+    else req.end();
+  });
+}
+
+/** Signs and sends one request. */
+export async function s3Request(endpoint: string, creds: Credentials, spec: RequestSpec): Promise<RawResponse> {
+  const signed = await signRequest(endpoint, creds, spec);
+  return rawHttp(endpoint, signed);
+}
+
+/** Asserts an S3 XML error: status, `<Code>`, content type, and no stack frames or internals in the body. */
+export function expectS3Error(response: RawResponse, status: number, code: string): void {
+  const summary = `${response.status} ${response.headers['content-type']} ${response.text.slice(0, 600)}`;
+  expect(response.status, summary).toBe(status);
+  expect(response.headers['content-type'], summary).toMatch(/^application\/xml/);
+  expect(response.text, summary).toMatch(/^<\?xml[^>]*\?>\s*<Error>/);
+  expect(/<Code>([^<]*)<\/Code>/.exec(response.text)?.[1], summary).toBe(code);
+  expect(response.text, summary).not.toMatch(/\n\s+at |\bat .*\(.*:\d+:\d+\)|node_modules|\/work\//);
+}
+
+export const xmlCode = (text: string): string | undefined => /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+
+// ---------------------------------------------------------------------------------------------
+// aws-chunked bodies
+
+const signingKeyOf = (secret: string, date: string): Buffer =>
+  ['us-east-1', 's3', 'aws4_request'].reduce((key, part) => createHmac('sha256', key).update(part).digest(), createHmac('sha256', `AWS4${secret}`).update(date).digest());
+
+/** Chains chunk signatures from a request's seed signature (STREAMING-AWS4-HMAC-SHA256-PAYLOAD). */
+export class ChunkSigner {
+  private previous: string;
+  private readonly key: Buffer;
+  constructor(
+    secret: string,
+    private readonly amzDate: string,
+    seedSignature: string,
+  ) {
+    this.previous = seedSignature;
+    this.key = signingKeyOf(secret, amzDate.slice(0, 8));
+  }
+
+  sign(chunk: Buffer): string {
+    const scope = `${this.amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
+    const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', this.amzDate, scope, this.previous, sha256Hex(''), sha256Hex(chunk)].join('\n');
+    this.previous = createHmac('sha256', this.key).update(stringToSign).digest('hex');
+    return this.previous;
+  }
+}
+
+/** `size;chunk-signature=sig\r\ndata\r\n` … `0;chunk-signature=sig\r\n\r\n`; `signature(i, chunk)` supplies each signature. */
+export function signedChunkedBody(chunks: Buffer[], signature: (index: number, chunk: Buffer) => string): Buffer {
+  const parts: Buffer[] = [];
+  [...chunks, Buffer.alloc(0)].forEach((chunk, index) => {
+    parts.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${signature(index, chunk)}\r\n`), chunk, Buffer.from('\r\n'));
+  });
+  return Buffer.concat(parts);
+}
+
+/** STREAMING-UNSIGNED-PAYLOAD-TRAILER framing: chunks, a zero chunk, trailers, a blank line. */
+export function unsignedTrailerBody(chunks: Buffer[], trailers: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const chunk of chunks) parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n'));
+  parts.push(Buffer.from('0\r\n'));
+  for (const [name, value] of Object.entries(trailers)) parts.push(Buffer.from(`${name}:${value}\r\n`));
+  parts.push(Buffer.from('\r\n'));
+  return Buffer.concat(parts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking behind the gateway
+
+/** Every file under the spool (relative paths), empty when it does not exist yet. */
+export async function spoolFiles(spoolDir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(spoolDir, { recursive: true, withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(spoolDir, join(entry.parentPath, entry.name)))
+      .sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+export interface BlobInfo {
+  name: string;
+  size: number;
+}
+
+/** Blobs in a container (committed only unless asked), empty when the container does not exist. */
+export async function listBlobs(config: ResolvedConfig, container: string, options: { uncommitted?: boolean } = {}): Promise<BlobInfo[]> {
+  const client = BlobServiceClient.fromConnectionString(config.azureConnectionString.reveal()).getContainerClient(container);
+  if (!(await client.exists())) return [];
+  const blobs: BlobInfo[] = [];
+  for await (const blob of client.listBlobsFlat({ includeUncommitedBlobs: options.uncommitted ?? false })) {
+    blobs.push({ name: blob.name, size: blob.properties.contentLength ?? 0 });
+  }
+  return blobs.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** Blocks staged but not yet committed on one blob (forwarding in progress). */
+export async function uncommittedBlocks(config: ResolvedConfig, container: string, blobName: string): Promise<number> {
+  const blob = BlobServiceClient.fromConnectionString(config.azureConnectionString.reveal())
+    .getContainerClient(container)
+    .getBlockBlobClient(blobName);
+  try {
+    const list = await blob.getBlockList('uncommitted');
+    return list.uncommittedBlocks?.length ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function downloadBlob(config: ResolvedConfig, container: string, blobName: string): Promise<Buffer> {
+  const blob = BlobServiceClient.fromConnectionString(config.azureConnectionString.reveal()).getContainerClient(container).getBlobClient(blobName);
+  return blob.downloadToBuffer();
+}
+
+/** Deletes this run's BullMQ keys (`<prefix>:*`) with SCAN + DEL: never FLUSHALL, the server is shared. */
+export async function flushQueueKeys(config: ResolvedConfig): Promise<number> {
+  const redis = new Redis(config.redisUrl.reveal(), { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.queuePrefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
+
+export async function countQueueKeys(config: ResolvedConfig): Promise<number> {
+  const redis = new Redis(config.redisUrl.reveal(), { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  let count = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.queuePrefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      count += keys.length;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A worker in its own process, to kill with SIGKILL
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+async function* typescriptSources(dir: string): AsyncGenerator<string> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules') yield* typescriptSources(path);
+    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') && !entry.name.endsWith('.spec.ts')) {
+      yield path;
+    }
+  }
+}
+
+/**
+ * Compiles the worker and the libraries into a private temporary directory (same swc settings as
+ * scripts/build.mjs). Not `npm run build`: that empties the shared dist/ that other processes may be
+ * running from, and compiles everyone's test files too. Returns the directory; remove it when done.
+ */
+export async function buildWorkerBundle(): Promise<string> {
+  const { transformFile } = await import('@swc/core');
+  const out = await mkdtemp(join(tmpdir(), 'ferry-worker-bundle-'));
+  await writeFile(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+  await symlink(join(repoRoot, 'node_modules'), join(out, 'node_modules'), 'dir');
+  const libs = await readdir(join(repoRoot, 'libs'));
+  const aliases = new Map(libs.map((name) => [`@ferry/${name}`, join(out, 'libs', name, 'src', 'index.js')]));
+  const roots = [join(repoRoot, 'apps', 'worker', 'src'), ...libs.map((name) => join(repoRoot, 'libs', name, 'src'))];
+  for (const root of roots) {
+    for await (const file of typescriptSources(root)) {
+      const { code } = await transformFile(file, {
+        jsc: {
+          parser: { syntax: 'typescript', decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
+          target: 'es2022',
+          keepClassNames: true,
+        },
+        module: { type: 'es6' },
+      });
+      const target = join(out, relative(repoRoot, file)).replace(/\.ts$/, '.js');
+      const rewritten = code.replace(/(from\s+|import\s*\(\s*)(['"])(@ferry\/[a-z0-9-]+)\2/g, (_match, head: string, quote: string, spec: string) => {
+        const hit = aliases.get(spec);
+        if (!hit) throw new Error(`${relative(repoRoot, file)}: unknown alias ${spec}`);
+        let rel = relative(dirname(target), hit);
+        if (!rel.startsWith('.')) rel = `./${rel}`;
+        return `${head}${quote}${rel}${quote}`;
+      });
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, rewritten);
+    }
+  }
+  return out;
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `apps/worker/src/main.js` of a bundle with exactly the test's configuration as its environment. */
+export function spawnWorker(bundle: string, config: ResolvedConfig): WorkerProcess {
+  const child = spawn(process.execPath, [join(bundle, 'apps', 'worker', 'src', 'main.js')], {
+    cwd: bundle,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...toEnv(config) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolvePromise) =>
+    child.once('exit', (code, signal) => resolvePromise({ code, signal })),
+  );
+  return {
+    child,
+    output: () => output,
+    exited,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export async function removeDir(dir: string | undefined): Promise<void> {
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
