@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: gateway ingest beside the same workload written straight to Azurite, in one run.
+ *  (a) 4 parallel 256 MiB multipart uploads (lib-storage, 8 MiB parts, 4 in flight each)
+ *  (b) 1 MiB objects, 32 at a time
+ * Prints MB/s, the ratio, p50/p99 latency for (b), the gateway's peak RSS, and how long the worker
+ * took to drain the spool to Blob; writes the results to docs/benchmarks.md.
+ * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { BlobServiceClient } from '@azure/storage-blob';
+import pg from 'pg';
+import { loadConfig, requireResolved, toEnv, processEnvWith } from '@ferry/config';
+import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
+import { startAzurite } from '../../apps/ferry/src/embedded/azurite.js';
+import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
+import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
+
+const MiB = 1024 * 1024;
+const LARGE = 256 * MiB;
+const LARGE_COUNT = 4;
+const SMALL = MiB;
+const SMALL_COUNT = 768;
+const SMALL_CONCURRENCY = 32;
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Figure {
+  name: string;
+  bytes: number;
+  seconds: number;
+  latencies?: number[];
+}
+
+const mbps = (figure: Figure) => figure.bytes / 1e6 / figure.seconds;
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+
+async function timed(name: string, bytes: number, work: (latencies: number[]) => Promise<void>): Promise<Figure> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  await work(latencies);
+  return { name, bytes, seconds: (performance.now() - start) / 1000, latencies };
+}
+
+async function pool(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) await task(next++);
+  }));
+}
+
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+async function main(): Promise<void> {
+  const azurite = await startAzurite();
+  await prepareTemplateDatabase();
+  const db = await freshDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), 'ferry-bench-'));
+  const [s3Port, consolePort] = [await freePort(), await freePort()];
+  const run = randomBytes(4).toString('hex');
+  const config = requireResolved(
+    loadConfig({
+      FERRY_DATA_DIR: dataDir,
+      FERRY_S3_PORT: String(s3Port),
+      FERRY_CONSOLE_PORT: String(consolePort),
+      FERRY_ADMIN_TOKEN: `bench-admin-token-${run}`,
+      FERRY_MASTER_KEY: randomBytes(32).toString('base64'),
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      FERRY_QUEUE_PREFIX: `ferry-bench-${run}`,
+      FERRY_CONTAINER_PREFIX: `b${run}-`,
+      LOG_LEVEL: 'warn',
+    }),
+  );
+  const env = processEnvWith(toEnv(config));
+  const app = (name: string): Child =>
+    spawnChild(name, process.execPath, [join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
+  const children = [app('console'), app('gateway'), app('worker')];
+  const [consoleApp, gateway] = children;
+  try {
+    await waitForPort(s3Port);
+    await waitForPort(consolePort);
+    const created = await fetch(`http://127.0.0.1:${consolePort}/admin/v1/tenants`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${config.adminToken.reveal()}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'bench', quotaBytes: 1e13 }),
+    }).then((response) => response.json() as Promise<{ id: string; accessKeyId: string; secretAccessKey: string }>);
+    const s3 = new S3Client({
+      endpoint: `http://127.0.0.1:${s3Port}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey },
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: 'bench' }));
+    const direct = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`direct-${run}`);
+    await direct.create();
+
+    const large = randomBytes(LARGE);
+    const small = randomBytes(SMALL);
+    const figures: Figure[] = [];
+
+    figures.push(
+      await timed('(a) 4 × 256 MiB multipart — direct to Azurite', LARGE * LARGE_COUNT, async () => {
+        await Promise.all(
+          Array.from({ length: LARGE_COUNT }, (_, index) =>
+            direct.getBlockBlobClient(`large-${index}`).uploadData(large, { blockSize: 8 * MiB, concurrency: 4 }),
+          ),
+        );
+      }),
+    );
+    figures.push(
+      await timed('(a) 4 × 256 MiB multipart — through Ferry', LARGE * LARGE_COUNT, async () => {
+        await Promise.all(
+          Array.from({ length: LARGE_COUNT }, (_, index) =>
+            new Upload({ client: s3, params: { Bucket: 'bench', Key: `large-${index}`, Body: large }, partSize: 8 * MiB, queueSize: 4 }).done(),
+          ),
+        );
+      }),
+    );
+    figures.push(
+      await timed(`(b) ${SMALL_COUNT} × 1 MiB, 32 at a time — direct to Azurite`, SMALL * SMALL_COUNT, (latencies) =>
+        pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
+          const start = performance.now();
+          await direct.getBlockBlobClient(`small-${index}`).uploadData(small);
+          latencies.push(performance.now() - start);
+        }),
+      ),
+    );
+    figures.push(
+      await timed(`(b) ${SMALL_COUNT} × 1 MiB, 32 at a time — through Ferry`, SMALL * SMALL_COUNT, (latencies) =>
+        pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
+          const start = performance.now();
+          await s3.send(new PutObjectCommand({ Bucket: 'bench', Key: `small/${index}`, Body: small }));
+          latencies.push(performance.now() - start);
+        }),
+      ),
+    );
+    const gatewayPeak = await peakRss(gateway.process.pid!);
+    const drainStart = performance.now();
+    const catalog = new pg.Client({ connectionString: db.url });
+    await catalog.connect();
+    for (;;) {
+      const { rows } = await catalog.query(`SELECT count(*)::int AS staged FROM objects WHERE state = 'staged'`);
+      if (rows[0].staged === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await catalog.end();
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+    report(figures, gatewayPeak, drainSeconds);
+    void consoleApp;
+  } finally {
+    for (const child of children) await child.stop();
+    await azurite.stop();
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+function report(figures: Figure[], gatewayPeak: number, drainSeconds: number): void {
+  const lines = [
+    `| workload | MB/s | p50 ms | p99 ms |`,
+    `|---|---|---|---|`,
+    ...figures.map((figure) => {
+      const latency = figure.latencies && figure.latencies.length > 0;
+      return `| ${figure.name} | ${mbps(figure).toFixed(1)} | ${latency ? percentile(figure.latencies!, 50).toFixed(1) : '–'} | ${latency ? percentile(figure.latencies!, 99).toFixed(1) : '–'} |`;
+    }),
+  ];
+  const ratioA = mbps(figures[1]) / mbps(figures[0]);
+  const ratioB = mbps(figures[3]) / mbps(figures[2]);
+  const summary = [
+    `- ratio Ferry / direct: (a) ${ratioA.toFixed(2)}×, (b) ${ratioB.toFixed(2)}×`,
+    `- gateway peak RSS: ${(gatewayPeak / MiB).toFixed(0)} MiB`,
+    `- worker drained the remaining spool to Blob ${drainSeconds.toFixed(1)} s after the last acknowledgement`,
+  ];
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`;
+  const text = [`## Ingest — ${new Date().toISOString()}`, '', `Machine: ${machine}`, '', ...lines, '', ...summary, ''].join('\n');
+  process.stdout.write(`\n${text}\n`);
+  void appendResults(text);
+}
+
+async function appendResults(section: string): Promise<void> {
+  const path = join(root, 'docs', 'benchmarks.md');
+  let current = '';
+  try {
+    current = await readFile(path, 'utf8');
+  } catch {
+    current = '';
+  }
+  const header = current.split('\n## ')[0].trim();
+  await writeFile(path, `${header}\n\n${section}`);
+}
+
+await main();
