@@ -11,7 +11,7 @@ import { JOB_HANDLERS } from './job-handler.js';
 const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (config: ResolvedConfig) => number> = {
   [JobName.CollectGarbage]: () => 5_000,
   [JobName.Reconcile]: (config) => config.reconcileIntervalMs,
-  [JobName.EvictCache]: () => 60_000,
+  [JobName.EvictCache]: (config) => Math.min(60_000, config.reconcileIntervalMs),
 };
 
 /** Runs BullMQ workers for every queue and schedules the periodic maintenance jobs. */
