@@ -17,7 +17,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { loadConfig, requireResolved } from '@ferry/config';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
-import { appEnvironment } from '../../apps/ferry/src/app-env.js';
+import { appEnvironment, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
@@ -88,7 +88,8 @@ async function main(): Promise<void> {
   const app = (name: string): Child =>
     spawnChild(name, process.execPath, [join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
   const children = [app('console'), app('gateway'), app('worker')];
-  const [consoleApp, gateway] = children;
+  const [consoleApp, gateway, worker] = children;
+  lowerPriority(worker.process.pid);
   try {
     await waitForPort(s3Port);
     await waitForPort(consolePort);

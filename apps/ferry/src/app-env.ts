@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { processEnvWith, toEnv, type ResolvedConfig } from '@ferry/config';
 
 /**
@@ -7,4 +8,17 @@ import { processEnvWith, toEnv, type ResolvedConfig } from '@ferry/config';
  */
 export function appEnvironment(config: ResolvedConfig): Record<string, string | undefined> {
   return processEnvWith({ ...toEnv(config), UV_THREADPOOL_SIZE: '16' });
+}
+
+/**
+ * Forwarding is deferred work: the worker runs at a lower CPU priority than the gateway so that on a
+ * busy node acknowledgements win and the spool drains in the gaps (store-and-forward by design).
+ */
+export function lowerPriority(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    setPriority(pid, 10);
+  } catch {
+    // not permitted here: run at normal priority
+  }
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, processEnvWith, requireResolved, type FerryConfig, type ResolvedConfig } from '@ferry/config';
 import { runMigrations } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
-import { appEnvironment } from './app-env.js';
+import { appEnvironment, lowerPriority } from './app-env.js';
 import { startAzurite } from './embedded/azurite.js';
 import { spawnChild, type Child } from './embedded/child.js';
 import { startPostgres } from './embedded/postgres.js';
@@ -94,6 +94,7 @@ function superviseApps(config: ResolvedConfig): { stop: () => Promise<void> } {
     const main = join(here, '..', '..', app, 'src', 'main.js');
     const child = spawnChild(app, process.execPath, ['--enable-source-maps', main], { env });
     running.set(app, child);
+    if (app === 'worker') lowerPriority(child.process.pid);
     child.process.once('exit', (code, signal) => {
       if (stopping) return;
       const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5));
