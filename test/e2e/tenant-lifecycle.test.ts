@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { DataSource } from 'typeorm';
-import { ObjectsRepository } from '@ferry/catalog';
+import { utimes } from 'node:fs/promises';
+import { ObjectsRepository, TenantsRepository } from '@ferry/catalog';
 import { Spool } from '@ferry/storage';
 import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
+import { SPOOL_ORPHAN_AGE_MS, SweepSpoolHandler } from '../../apps/worker/src/maintenance/sweep-spool.handler.js';
 import { eventually, FerryUnderTest } from '../support/ferry.js';
 
 describe('tenant lifecycle and the recovery cache', () => {
@@ -50,6 +52,33 @@ describe('tenant lifecycle and the recovery cache', () => {
     const got = await t.s3.send(new GetObjectCommand({ Bucket: 'cached', Key: 'staged.txt' }));
     expect(await got.Body!.transformToString()).toBe('waiting for the worker');
   }, 120_000);
+
+  it('sweeps spool files that no row refers to once they are an hour old, and only those', async () => {
+    const t = await ferry.tenant('sweeper');
+    await t.s3.send(new CreateBucketCommand({ Bucket: 'sweep' }));
+    await ferry.stopWorker();
+    await t.s3.send(new PutObjectCommand({ Bucket: 'sweep', Key: 'kept', Body: 'still staged' }));
+    const spool = ferry.gateway.app.get(Spool);
+    const orphanOld = `${t.id}/orphan-old`;
+    const orphanNew = `${t.id}/orphan-new`;
+    for (const path of [orphanOld, orphanNew]) {
+      const writer = await spool.createWriter(path);
+      await new Promise<void>((resolve, reject) => writer.end('left by a crashed upload', (error?: Error | null) => (error ? reject(error) : resolve())));
+    }
+    const hourAgo = new Date(Date.now() - 2 * SPOOL_ORPHAN_AGE_MS);
+    await utimes(spool.absolute(orphanOld), hourAgo, hourAgo);
+    const objects = ferry.gateway.app.get(ObjectsRepository);
+    const [kept] = [...(await objects.referencedSpoolPaths(t.id))];
+    await utimes(spool.absolute(kept), hourAgo, hourAgo);
+    const logger = { info: () => undefined } as never;
+    await new SweepSpoolHandler(logger, objects, ferry.gateway.app.get(TenantsRepository), spool).handle();
+    expect(await spool.exists(orphanOld)).toBe(false);
+    expect(await spool.exists(orphanNew)).toBe(true);
+    expect(await spool.exists(kept)).toBe(true);
+    const got = await t.s3.send(new GetObjectCommand({ Bucket: 'sweep', Key: 'kept' }));
+    expect(await got.Body!.transformToString()).toBe('still staged');
+    await ferry.startWorker();
+  });
 
   it('refuses to delete a tenant that holds data unless forced, and forcing removes its container', async () => {
     const t = await ferry.tenant('leaving');

@@ -10,9 +10,10 @@ import { WorkerHost } from './jobs/worker.host.js';
 import { CollectGarbageHandler } from './maintenance/collect-garbage.handler.js';
 import { EvictCacheHandler } from './maintenance/evict-cache.handler.js';
 import { ReconcileHandler } from './maintenance/reconcile.handler.js';
+import { SweepSpoolHandler } from './maintenance/sweep-spool.handler.js';
 import { WORKER_LOGGER } from './worker.tokens.js';
 
-const handlers = [ForwardObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler];
+const handlers = [ForwardObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler];
 
 @Module({})
 export class WorkerModule {

@@ -2,7 +2,7 @@
 export enum QueueName {
   /** Moves acknowledged objects from the spool to the tenant's container. */
   Forward = 'forward',
-  /** Housekeeping: garbage removal, reconciling, cache eviction. */
+  /** Housekeeping: garbage removal, reconciling, cache eviction, sweeping orphaned spool files. */
   Maintenance = 'maintenance',
 }
 
@@ -11,6 +11,7 @@ export enum JobName {
   CollectGarbage = 'collect-garbage',
   Reconcile = 'reconcile',
   EvictCache = 'evict-cache',
+  SweepSpool = 'sweep-spool',
 }
 
 export interface ForwardObjectPayload {
@@ -25,6 +26,7 @@ export interface JobPayloads {
   [JobName.CollectGarbage]: EmptyPayload;
   [JobName.Reconcile]: EmptyPayload;
   [JobName.EvictCache]: EmptyPayload;
+  [JobName.SweepSpool]: EmptyPayload;
 }
 
 export const JOB_QUEUE: Record<JobName, QueueName> = {
@@ -32,6 +34,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.CollectGarbage]: QueueName.Maintenance,
   [JobName.Reconcile]: QueueName.Maintenance,
   [JobName.EvictCache]: QueueName.Maintenance,
+  [JobName.SweepSpool]: QueueName.Maintenance,
 };
 
 /**

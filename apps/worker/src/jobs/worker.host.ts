@@ -12,6 +12,7 @@ const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (con
   [JobName.CollectGarbage]: () => 5_000,
   [JobName.Reconcile]: (config) => config.reconcileIntervalMs,
   [JobName.EvictCache]: (config) => Math.min(60_000, config.reconcileIntervalMs),
+  [JobName.SweepSpool]: () => 15 * 60_000,
 };
 
 /** Runs BullMQ workers for every queue and schedules the periodic maintenance jobs. */

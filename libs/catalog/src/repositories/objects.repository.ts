@@ -144,6 +144,17 @@ export class ObjectsRepository {
     return rows.map((row) => ({ tenantId: row.tenant_id, objectId: row.id, storedAt: row.stored_at, bytes: Number(row.size) }));
   }
 
+  /** Every spool file the tenant's catalog still refers to: object segments and multipart parts. */
+  async referencedSpoolPaths(tenantId: string): Promise<Set<string>> {
+    const rows = (await this.db.query(
+      `SELECT jsonb_array_elements(spool) ->> 'path' AS path FROM objects WHERE tenant_id = $1 AND spool IS NOT NULL
+       UNION ALL
+       SELECT spool_path FROM multipart_parts WHERE tenant_id = $1`,
+      [tenantId],
+    )) as { path: string }[];
+    return new Set(rows.map((row) => row.path));
+  }
+
   /** Bytes of stored objects still held in the spool. */
   async cachedBytes(): Promise<number> {
     const [row] = (await this.db.query(
