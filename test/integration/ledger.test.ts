@@ -17,7 +17,7 @@ describe('ledger microservice (Redis transport)', () => {
     const config = await testConfig(db.url, inject('azurite'));
     ledger = await createLedger(config);
     await ledger.listen();
-    client = ClientProxyFactory.create(ledgerTransport(config) as never) as ClientProxy;
+    client = ClientProxyFactory.create(ledgerTransport(config) as never) as unknown as ClientProxy;
     await client.connect();
   });
 

@@ -1,13 +1,12 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
-import { CatalogModule } from '@ferry/catalog';
+import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { StorageModule } from '@ferry/storage';
 import { AccessKeyFactory } from './admin/access-key.factory.js';
 import { TenantsController } from './admin/tenants.controller.js';
 import { TenantsService } from './admin/tenants.service.js';
-import { HealthController } from './health.controller.js';
 import { AdminTokenGuard } from './http/admin-token.guard.js';
 import { ProblemFilter } from './http/problem.filter.js';
 
@@ -17,7 +16,7 @@ export class ConsoleModule {
     return {
       module: ConsoleModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule],
-      controllers: [HealthController, TenantsController],
+      controllers: [CatalogHealthController, TenantsController],
       providers: [
         TenantsService,
         AccessKeyFactory,

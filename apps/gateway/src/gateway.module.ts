@@ -1,12 +1,12 @@
 import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
-import { CatalogModule } from '@ferry/catalog';
+import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { QueueModule } from '@ferry/queue';
 import { StorageModule } from '@ferry/storage';
 import { GATEWAY_LOGGER } from './gateway.tokens.js';
-import { HealthController } from './health.controller.js';
 import { IngestService } from './ingest/ingest.service.js';
+import { ObjectCommitter } from './ingest/object-committer.js';
 import { BucketOperations } from './operations/bucket.operations.js';
 import { CopyObjectOperation } from './operations/copy-object.operation.js';
 import { MultipartOperations } from './operations/multipart.operations.js';
@@ -23,11 +23,12 @@ export class GatewayModule implements NestModule {
     return {
       module: GatewayModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
-      controllers: [HealthController],
+      controllers: [CatalogHealthController],
       providers: [
         { provide: GATEWAY_LOGGER, useValue: createLogger('gateway', config.logLevel) },
         Authenticator,
         IngestService,
+        ObjectCommitter,
         ObjectReader,
         BucketOperations,
         ListOperations,

@@ -12,3 +12,4 @@ export * from './repositories/buckets.repository.js';
 export * from './repositories/objects.repository.js';
 export * from './repositories/garbage.repository.js';
 export * from './repositories/uploads.repository.js';
+export * from './catalog-health.controller.js';

@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { Injectable } from '@nestjs/common';
+import { FerryError, FerryErrorCode } from '@ferry/common';
 import { BucketsRepository, ObjectsRepository } from '@ferry/catalog';
 import { parseChecksumAlgorithm, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
-import { JobQueues } from '@ferry/queue';
-import { Spool } from '@ferry/storage';
-import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { IngestService } from '../ingest/ingest.service.js';
+import { ObjectCommitter } from '../ingest/object-committer.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { header, type ObjectCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
@@ -21,13 +19,11 @@ import { storedHeadersOf, userMetadataOf } from './object-headers.js';
 @Injectable()
 export class CopyObjectOperation {
   constructor(
-    @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
     private readonly buckets: BucketsRepository,
     private readonly objects: ObjectsRepository,
     private readonly ingest: IngestService,
     private readonly reader: ObjectReader,
-    private readonly queues: JobQueues,
-    private readonly spool: Spool,
+    private readonly committer: ObjectCommitter,
   ) {}
 
   async copyObject(call: ObjectCall): Promise<void> {
@@ -49,27 +45,18 @@ export class CopyObjectOperation {
     }
     const stream = await this.reader.open(call.caller.container, source, { start: 0, end: source.size - 1 });
     const copied = await this.ingest.copy(call.caller.tenantId, stream, source.size, algorithm);
-    const objectId = randomUUID();
-    try {
-      await this.objects.putNullVersion(call.caller.tenantId, target.id, call.caller.container, {
-        id: objectId,
-        key: call.key,
-        size: copied.size,
-        etag: copied.md5Hex,
-        contentType: directive === 'COPY' ? source.contentType : (header(call, 'content-type') ?? null),
-        headers: directive === 'COPY' ? source.headers : storedHeadersOf(call),
-        userMetadata: directive === 'COPY' ? source.userMetadata : userMetadataOf(call),
-        checksums: copied.checksum ? { [copied.checksum.algorithm]: copied.checksum.value } : {},
-        checksumType: copied.checksum ? 'FULL_OBJECT' : null,
-        parts: null,
-        spool: [{ path: copied.spoolPath, size: copied.size }],
-      });
-    } catch (error) {
-      await this.spool.remove(copied.spoolPath);
-      throw error;
-    }
-    this.queues.forward(call.caller.tenantId, objectId).catch((error: unknown) => {
-      this.logger.warn({ err: error, objectId }, 'could not enqueue forwarding; the reconciler will');
+    await this.committer.commit(call.caller, target.id, {
+      id: randomUUID(),
+      key: call.key,
+      size: copied.size,
+      etag: copied.md5Hex,
+      contentType: directive === 'COPY' ? source.contentType : (header(call, 'content-type') ?? null),
+      headers: directive === 'COPY' ? source.headers : storedHeadersOf(call),
+      userMetadata: directive === 'COPY' ? source.userMetadata : userMetadataOf(call),
+      checksums: copied.checksum ? { [copied.checksum.algorithm]: copied.checksum.value } : {},
+      checksumType: copied.checksum ? 'FULL_OBJECT' : null,
+      parts: null,
+      spool: [{ path: copied.spoolPath, size: copied.size }],
     });
     sendXml(call.res, 200, 'CopyObjectResult', {
       ETag: `"${copied.md5Hex}"`,

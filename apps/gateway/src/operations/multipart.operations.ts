@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { Injectable } from '@nestjs/common';
+import { FerryError, FerryErrorCode } from '@ferry/common';
 import { BucketsRepository, ObjectsRepository, UploadsRepository, type MultipartUploadEntity } from '@ferry/catalog';
 import { checksumHeaderName, parseChecksumAlgorithm, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
-import { JobQueues } from '@ferry/queue';
 import { Spool } from '@ferry/storage';
-import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { IngestService, type Ingested } from '../ingest/ingest.service.js';
+import { ObjectCommitter } from '../ingest/object-committer.js';
 import { readVerifiedSmallBody } from '../ingest/small-body.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { parseRange } from '../read/range.js';
@@ -47,13 +46,12 @@ const owner = (call: BucketCall) => ({ ID: call.caller.tenantId, DisplayName: ca
 @Injectable()
 export class MultipartOperations {
   constructor(
-    @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
     private readonly buckets: BucketsRepository,
     private readonly objects: ObjectsRepository,
     private readonly uploads: UploadsRepository,
     private readonly ingest: IngestService,
     private readonly reader: ObjectReader,
-    private readonly queues: JobQueues,
+    private readonly committer: ObjectCommitter,
     private readonly spool: Spool,
   ) {}
 
@@ -143,9 +141,7 @@ export class MultipartOperations {
         },
       };
     });
-    this.queues.forward(call.caller.tenantId, objectId).catch((error: unknown) => {
-      this.logger.warn({ err: error, objectId }, 'could not enqueue forwarding; the reconciler will');
-    });
+    this.committer.forward(call.caller.tenantId, objectId);
     const [algorithm, value] = Object.entries(version.checksums)[0] ?? [];
     sendXml(call.res, 200, 'CompleteMultipartUploadResult', {
       Location: `/${call.bucket}/${encodeURIComponent(call.key)}`,

@@ -4,9 +4,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
 import { BucketsRepository, NULL_VERSION, ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
 import { checksumHeaderName, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
-import { JobQueues } from '@ferry/queue';
-import { Spool } from '@ferry/storage';
 import { IngestService } from '../ingest/ingest.service.js';
+import { ObjectCommitter } from '../ingest/object-committer.js';
 import { checkPreconditions } from '../read/conditions.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { parseRange } from '../read/range.js';
@@ -23,8 +22,7 @@ export class ObjectOperations {
     private readonly objects: ObjectsRepository,
     private readonly ingest: IngestService,
     private readonly reader: ObjectReader,
-    private readonly queues: JobQueues,
-    private readonly spool: Spool,
+    private readonly committer: ObjectCommitter,
   ) {}
 
   /**
@@ -38,26 +36,19 @@ export class ObjectOperations {
     const userMetadata = userMetadataOf(call);
     const headers = storedHeadersOf(call);
     const body = await this.ingest.ingest(call);
-    const objectId = randomUUID();
-    try {
-      await this.objects.putNullVersion(call.caller.tenantId, bucket.id, call.caller.container, {
-        id: objectId,
-        key: call.key,
-        size: body.size,
-        etag: body.md5Hex,
-        contentType: header(call, 'content-type') ?? null,
-        headers,
-        userMetadata,
-        checksums: body.checksum ? { [body.checksum.algorithm]: body.checksum.value } : {},
-        checksumType: body.checksum ? 'FULL_OBJECT' : null,
-        parts: null,
-        spool: [{ path: body.spoolPath, size: body.size }],
-      });
-    } catch (error) {
-      await this.spool.remove(body.spoolPath);
-      throw error;
-    }
-    this.enqueueForward(call.caller.tenantId, objectId);
+    await this.committer.commit(call.caller, bucket.id, {
+      id: randomUUID(),
+      key: call.key,
+      size: body.size,
+      etag: body.md5Hex,
+      contentType: header(call, 'content-type') ?? null,
+      headers,
+      userMetadata,
+      checksums: body.checksum ? { [body.checksum.algorithm]: body.checksum.value } : {},
+      checksumType: body.checksum ? 'FULL_OBJECT' : null,
+      parts: null,
+      spool: [{ path: body.spoolPath, size: body.size }],
+    });
     call.res.setHeader('ETag', `"${body.md5Hex}"`);
     if (body.checksum) {
       call.res.setHeader(checksumHeaderName(body.checksum.algorithm), body.checksum.value);
@@ -123,12 +114,6 @@ export class ObjectOperations {
       throw new FerryError(FerryErrorCode.NoSuchKey, 'The specified key does not exist.', { Key: call.key });
     }
     return object;
-  }
-
-  private enqueueForward(tenantId: string, objectId: string): void {
-    this.queues.forward(tenantId, objectId).catch((error: unknown) => {
-      this.logger.warn({ err: error, objectId }, 'could not enqueue forwarding; the reconciler will');
-    });
   }
 }
 

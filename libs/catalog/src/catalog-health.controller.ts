@@ -1,11 +1,11 @@
 import { Controller, Get } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
+/** `GET /healthz`: ready when the catalog answers, since without it nothing can be served or acknowledged. */
 @Controller('healthz')
-export class HealthController {
+export class CatalogHealthController {
   constructor(private readonly db: DataSource) {}
 
-  /** Ready when the catalog answers. */
   @Get()
   async health() {
     await this.db.query('SELECT 1');
