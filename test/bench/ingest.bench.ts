@@ -168,7 +168,7 @@ async function main(): Promise<void> {
         await drained();
       }),
     );
-    report(figures, gatewayPeak);
+    await appendResults(report(figures, gatewayPeak));
   } finally {
     await catalog.end().catch(() => undefined);
     for (const child of [worker, gateway, consoleApp]) await child.stop();
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(figures: Figure[], gatewayPeak: number): void {
+function report(figures: Figure[], gatewayPeak: number): string {
   const lines = [
     `| workload | MB/s | vs direct | p50 ms | p99 ms |`,
     `|---|---|---|---|---|`,
@@ -193,17 +193,12 @@ function report(figures: Figure[], gatewayPeak: number): void {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`;
   const text = [`## Ingest — ${new Date().toISOString()}`, '', `Machine: ${machine}`, '', ...lines, '', ...summary, ''].join('\n');
   process.stdout.write(`\n${text}\n`);
-  void appendResults(text);
+  return text;
 }
 
 async function appendResults(section: string): Promise<void> {
   const path = join(root, 'docs', 'benchmarks.md');
-  let current = '';
-  try {
-    current = await readFile(path, 'utf8');
-  } catch {
-    current = '';
-  }
+  const current = await readFile(path, 'utf8').catch(() => '# Benchmarks');
   const header = current.split('\n## ')[0].trim();
   await writeFile(path, `${header}\n\n${section}`);
 }

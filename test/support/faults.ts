@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { toEnv, type ResolvedConfig } from '@ferry/config';
+import { redisConnection } from '@ferry/queue';
 
 /**
  * Fault-injection helpers for tests that must control every byte of a request (bad signatures,
@@ -32,17 +34,27 @@ export interface RawResponse {
 export const sha256Hex = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 export const md5Base64 = (data: Buffer | string): string => createHash('md5').update(data).digest('base64');
 
-/** The hash SignatureV4 wants (the @aws-crypto one is not installed): node:crypto behind its interface. */
+/** The hash SignatureV4 wants (the @aws-crypto one is not installed): node:crypto behind its Checksum interface. */
 class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: string | Uint8Array) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  private hash: Hash | Hmac;
+  private readonly secret?: Buffer;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    if (secret !== undefined) {
+      this.secret = typeof secret === 'string' ? Buffer.from(secret) : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
+    }
+    this.hash = this.fresh();
   }
-  update(data: string | Uint8Array): void {
+  private fresh(): Hash | Hmac {
+    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
+  }
+  update(data: Uint8Array): void {
     this.hash.update(data);
   }
   async digest(): Promise<Uint8Array> {
     return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {
+    this.hash = this.fresh();
   }
 }
 
@@ -405,4 +417,48 @@ export function spawnWorker(bundle: string, config: ResolvedConfig): WorkerProce
 
 export async function removeDir(dir: string | undefined): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Fast-forwards BullMQ's crash recovery. A SIGKILLed worker's jobs stay "active" until their lock
+ * (lockDuration, 30 s) expires and the stalled check, which one worker runs at most once per
+ * stalledInterval (30 s, gated by the queue's `stalled-check` key), has seen them twice: 30–60 s of
+ * wall time. This deletes the dead worker's job locks (what their expiry would do) and runs the
+ * stalled check every 250 ms (clearing the gate), so the real recovery path (stalled → waiting →
+ * processed again by a live worker) runs in about a second. Call only after the worker died.
+ */
+export async function hurryStalledJobs(config: ResolvedConfig, queue: string): Promise<{ locksRemoved: number; stop: () => Promise<void> }> {
+  const redis = new Redis(config.redisUrl.reveal(), { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  const base = `${config.queuePrefix}:${queue}`;
+  let locksRemoved = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*:lock`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) locksRemoved += await redis.del(...keys);
+  } while (cursor !== '0');
+  const checker = new Worker(queue, undefined, {
+    connection: redisConnection(config.redisUrl.reveal()),
+    prefix: config.queuePrefix,
+    autorun: false,
+  });
+  await checker.waitUntilReady();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      await redis.del(`${base}:stalled-check`);
+      await (checker as unknown as { moveStalledJobsToWait(): Promise<unknown> }).moveStalledJobsToWait();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  return {
+    locksRemoved,
+    stop: async () => {
+      stopped = true;
+      await loop;
+      await checker.close();
+      redis.disconnect();
+    },
+  };
 }

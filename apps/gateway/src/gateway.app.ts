@@ -1,11 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import type { ResolvedConfig } from '@ferry/config';
-import { createLogger, PinoNestLogger } from '@ferry/common';
+import { createLogger, FerryErrorCode, PinoNestLogger } from '@ferry/common';
+import { errorXml } from '@ferry/s3';
 import { GatewayModule } from './gateway.module.js';
+import { newRequestId } from './s3/responder.js';
+import { s3Error } from './s3/s3-errors.js';
 
 const SOCKET_IDLE_MS = 120_000;
 
@@ -34,6 +38,7 @@ export async function createGateway(config: ResolvedConfig): Promise<GatewayServ
   // A client that stops sending mid-body for two minutes loses its connection; the request then
   // fails as an incomplete body and its spool file is removed. Long uploads that keep moving are never cut.
   server.setTimeout(SOCKET_IDLE_MS);
+  server.on('clientError', answerParserError);
   return {
     app,
     server,
@@ -50,4 +55,28 @@ export async function createGateway(config: ResolvedConfig): Promise<GatewayServ
       await app.close();
     },
   };
+}
+
+/**
+ * Requests Node's HTTP parser rejects before any handler runs (headers past its limit, a body cut
+ * short by a half-closed connection, garbage) still get an S3 XML error, then the connection closes.
+ */
+function answerParserError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [FerryErrorCode.HeadersTooLarge, 'Your request header section exceeds the maximum allowed size.']
+      : error.code === 'HPE_INVALID_EOF_STATE'
+        ? [FerryErrorCode.IncompleteBody, 'You did not provide the number of bytes specified by the Content-Length HTTP header.']
+        : [FerryErrorCode.InvalidRequest, 'The request could not be parsed as HTTP.'];
+  const shape = s3Error(code);
+  const requestId = newRequestId();
+  const xml = errorXml(shape.code, message, undefined, requestId);
+  socket.end(
+    `HTTP/1.1 ${shape.status} ${STATUS_CODES[shape.status]}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(xml)}\r\n` +
+      `x-amz-request-id: ${requestId}\r\nConnection: close\r\n\r\n${xml}`,
+  );
 }

@@ -60,6 +60,31 @@ export class JobQueues implements OnModuleDestroy {
     await this.add(JobName.ForwardObject, { tenantId, objectId }, { jobId: forwardJobId(objectId) });
   }
 
+  /**
+   * For the reconciler, whose catalog says the object is still staged: makes sure a live job exists.
+   * A plain add is ignored while a job with the same id is kept, so a job that failed for good (it
+   * stalled too often) is retried, and one that completed without storing the object is replaced.
+   */
+  async ensureForward(tenantId: string, objectId: string): Promise<'queued' | 'retried' | 'replaced' | 'pending'> {
+    const queue = this.queue(QueueName.Forward);
+    const job = await queue.getJob(forwardJobId(objectId));
+    if (!job) {
+      await this.forward(tenantId, objectId);
+      return 'queued';
+    }
+    const state = await job.getState();
+    if (state === 'failed') {
+      await job.retry('failed');
+      return 'retried';
+    }
+    if (state === 'completed') {
+      await job.remove();
+      await this.forward(tenantId, objectId);
+      return 'replaced';
+    }
+    return 'pending';
+  }
+
   async onModuleDestroy(): Promise<void> {
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
   }

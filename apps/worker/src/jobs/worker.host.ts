@@ -20,6 +20,7 @@ const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (con
 export class WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly registry: JobRegistry;
   private readonly workers: Worker[] = [];
+  private scheduleTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -42,6 +43,11 @@ export class WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown
         prefix: this.config.queuePrefix,
         concurrency: concurrency[queue],
         settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+        // Jobs are idempotent, so a job whose worker died is simply run again, however often that
+        // happens; a dead worker's jobs are picked up within about 15 s.
+        lockDuration: 15_000,
+        stalledInterval: 15_000,
+        maxStalledCount: 1_000_000,
       });
       worker.on('failed', (job, error) =>
         this.logger.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: error }, 'job failed; will retry'),
@@ -49,16 +55,27 @@ export class WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown
       worker.on('error', (error) => this.logger.error({ err: error }, 'worker error'));
       this.workers.push(worker);
     }
+    await this.schedule();
+    // Schedules live in Redis: a flush or a new Redis would lose them, and with them the reconciler
+    // that recovers everything else. Re-asserting them is idempotent, so it is done periodically.
+    this.scheduleTimer = setInterval(() => {
+      this.schedule().catch((error: unknown) => this.logger.warn({ err: error }, 'could not re-assert maintenance schedules'));
+    }, this.config.reconcileIntervalMs);
+    this.scheduleTimer.unref();
+    this.logger.info({ queues: Object.values(QueueName) }, 'worker ready');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.scheduleTimer);
+    await Promise.all(this.workers.map((worker) => worker.close()));
+  }
+
+  private async schedule(): Promise<void> {
     for (const [name, every] of Object.entries(MAINTENANCE_EVERY_MS)) {
       await this.queues
         .queue(QueueName.Maintenance)
         .upsertJobScheduler(name, { every: every(this.config) }, { name, data: {}, opts: { attempts: 1, removeOnFail: 100 } });
     }
-    this.logger.info({ queues: Object.values(QueueName) }, 'worker ready');
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.workers.map((worker) => worker.close()));
   }
 
   private async run(job: Job): Promise<void> {

@@ -10,8 +10,8 @@ const BATCH = 1000;
 
 /**
  * Postgres, not Redis, says what still has to be forwarded: every staged object older than one
- * interval is (re-)enqueued. A job that still exists is left alone (fixed job ids), one lost with a
- * Redis flush or restart is recreated.
+ * interval must have a live job. A job still waiting or running is left alone (fixed job ids); one
+ * lost with a Redis flush or restart is recreated, one that failed for good is retried.
  */
 @Injectable()
 export class ReconcileHandler implements JobHandler<JobName.Reconcile> {
@@ -27,7 +27,11 @@ export class ReconcileHandler implements JobHandler<JobName.Reconcile> {
   async handle(): Promise<void> {
     const olderThan = new Date(Date.now() - this.config.reconcileIntervalMs);
     const staged = await this.objects.listStaged(olderThan, BATCH);
-    for (const ref of staged) await this.queues.forward(ref.tenantId, ref.objectId);
-    if (staged.length > 0) this.logger.debug({ count: staged.length }, 'reconciler enqueued staged objects');
+    const revived: string[] = [];
+    for (const ref of staged) {
+      const outcome = await this.queues.ensureForward(ref.tenantId, ref.objectId);
+      if (outcome !== 'pending') revived.push(`${ref.objectId}:${outcome}`);
+    }
+    if (revived.length > 0) this.logger.info({ count: revived.length, sample: revived.slice(0, 5) }, 'reconciler revived forwarding of staged objects');
   }
 }
