@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { BlobServiceClient } from '@azure/storage-blob';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { loadConfig, requireResolved } from '@ferry/config';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
@@ -63,10 +63,13 @@ async function peakRss(pid: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const azurite = await startAzurite();
+  const dataDir = await mkdtemp(join(tmpdir(), 'ferry-bench-'));
+  // Ferry forwards to an Azurite that keeps its data on disk, as `npm start` runs it; a second one
+  // in memory gives the most demanding baseline (it stores nothing durably).
+  const azurite = await startAzurite({ location: join(dataDir, 'azurite') });
+  const memoryAzurite = await startAzurite();
   await prepareTemplateDatabase();
   const db = await freshDatabase();
-  const dataDir = await mkdtemp(join(tmpdir(), 'ferry-bench-'));
   const [s3Port, consolePort] = [await freePort(), await freePort()];
   const run = randomBytes(4).toString('hex');
   const config = requireResolved(
@@ -108,13 +111,15 @@ async function main(): Promise<void> {
       credentials: { accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey },
     });
     await s3.send(new CreateBucketCommand({ Bucket: 'bench' }));
-    const direct = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`direct-${run}`);
-    await direct.create();
+    const onDisk = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`direct-${run}`);
+    const inMemory = BlobServiceClient.fromConnectionString(memoryAzurite.connectionString).getContainerClient(`direct-${run}`);
+    await onDisk.create();
+    await inMemory.create();
 
     const large = randomBytes(LARGE);
     const small = randomBytes(SMALL);
     const workloads = {
-      largeDirect: () =>
+      largeDirect: (direct: ContainerClient) =>
         Promise.all(
           Array.from({ length: LARGE_COUNT }, (_, index) =>
             direct.getBlockBlobClient(`large-${index}`).uploadData(large, { blockSize: 8 * MiB, concurrency: 4 }),
@@ -126,7 +131,7 @@ async function main(): Promise<void> {
             new Upload({ client: s3, params: { Bucket: 'bench', Key: `${tag}/large-${index}`, Body: large }, partSize: 8 * MiB, queueSize: 4 }).done(),
           ),
         ).then(() => undefined),
-      smallDirect: (latencies: number[]) =>
+      smallDirect: (direct: ContainerClient, latencies: number[]) =>
         pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
           const start = performance.now();
           await direct.getBlockBlobClient(`small-${index}`).uploadData(small);
@@ -150,10 +155,12 @@ async function main(): Promise<void> {
     const figures: Figure[] = [];
     const large4 = `(a) ${LARGE_COUNT} × 256 MiB multipart`;
     const small32 = `(b) ${SMALL_COUNT} × 1 MiB, ${SMALL_CONCURRENCY} at a time`;
-    figures.push(await timed(`${large4} — direct to Azurite`, LARGE * LARGE_COUNT, () => workloads.largeDirect()));
+    figures.push(await timed(`${large4} — direct to Azurite on disk`, LARGE * LARGE_COUNT, () => workloads.largeDirect(onDisk)));
+    figures.push(await timed(`${large4} — direct to Azurite in memory`, LARGE * LARGE_COUNT, () => workloads.largeDirect(inMemory)));
     figures.push(await timed(`${large4} — Ferry, forwarding at once`, LARGE * LARGE_COUNT, () => workloads.largeFerry('now')));
     await drained();
-    figures.push(await timed(`${small32} — direct to Azurite`, SMALL * SMALL_COUNT, (latencies) => workloads.smallDirect(latencies)));
+    figures.push(await timed(`${small32} — direct to Azurite on disk`, SMALL * SMALL_COUNT, (latencies) => workloads.smallDirect(onDisk, latencies)));
+    figures.push(await timed(`${small32} — direct to Azurite in memory`, SMALL * SMALL_COUNT, (latencies) => workloads.smallDirect(inMemory, latencies)));
     figures.push(await timed(`${small32} — Ferry, forwarding at once`, SMALL * SMALL_COUNT, (latencies) => workloads.smallFerry('now', latencies)));
     await drained();
 
@@ -173,6 +180,7 @@ async function main(): Promise<void> {
     await catalog.end().catch(() => undefined);
     for (const child of [worker, gateway, consoleApp]) await child.stop();
     await azurite.stop();
+    await memoryAzurite.stop();
     await db.drop();
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -180,13 +188,16 @@ async function main(): Promise<void> {
 
 function report(figures: Figure[], gatewayPeak: number): string {
   const lines = [
-    `| workload | MB/s | vs direct | p50 ms | p99 ms |`,
-    `|---|---|---|---|---|`,
+    `| workload | MB/s | vs Azurite on disk | vs Azurite in memory | p50 ms | p99 ms |`,
+    `|---|---|---|---|---|---|`,
     ...figures.map((figure) => {
       const latency = figure.latencies && figure.latencies.length > 0;
-      const baseline = figures.find((other) => other.name.endsWith('direct to Azurite') && other.name.slice(0, 3) === figure.name.slice(0, 3));
-      const ratio = baseline && baseline !== figure && figure.name.startsWith('(') ? `${(mbps(figure) / mbps(baseline)).toFixed(2)}×` : '–';
-      return `| ${figure.name} | ${mbps(figure).toFixed(1)} | ${ratio} | ${latency ? percentile(figure.latencies!, 50).toFixed(1) : '–'} | ${latency ? percentile(figure.latencies!, 99).toFixed(1) : '–'} |`;
+      const ratio = (suffix: string) => {
+        const baseline = figures.find((other) => other.name.endsWith(suffix) && other.name.slice(0, 3) === figure.name.slice(0, 3));
+        return baseline && baseline !== figure && figure.name.includes('Ferry') ? `${(mbps(figure) / mbps(baseline)).toFixed(2)}×` : '–';
+      };
+      const p = (n: number) => (latency ? percentile(figure.latencies!, n).toFixed(1) : '–');
+      return `| ${figure.name} | ${mbps(figure).toFixed(1)} | ${ratio('on disk')} | ${ratio('in memory')} | ${p(50)} | ${p(99)} |`;
     }),
   ];
   const summary = [`- gateway peak RSS over the whole run: ${(gatewayPeak / MiB).toFixed(0)} MiB`];

@@ -1,8 +1,10 @@
+import { availableParallelism } from 'node:os';
 import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { QueueModule } from '@ferry/queue';
+import { HashPool } from '@ferry/s3';
 import { StorageModule } from '@ferry/storage';
 import { GATEWAY_LOGGER } from './gateway.tokens.js';
 import { IngestService } from './ingest/ingest.service.js';
@@ -27,6 +29,8 @@ export class GatewayModule implements NestModule {
       providers: [
         { provide: GATEWAY_LOGGER, useValue: createLogger('gateway', config.logLevel) },
         Authenticator,
+        // MD5 and SHA of request bodies run here, beside the event loop that moves the bytes
+        { provide: HashPool, useFactory: () => new HashPool(Math.max(1, Math.min(4, availableParallelism()))) },
         IngestService,
         ObjectCommitter,
         ObjectReader,

@@ -48,6 +48,8 @@ export {
   type RequestedChecksum,
 } from './integrity/checksum-headers.js';
 
+export { HashPool, HashSession, type PooledAlgorithm } from './integrity/hash-pool.js';
+
 // XML documents.
 export {
   asArray,

@@ -5,18 +5,18 @@ import { FerryError, FerryErrorCode } from '@ferry/common';
 import {
   AwsChunkedDecoder,
   checksumHeaderName,
-  createHasher,
   encodeChecksum,
+  HashPool,
   payloadProtection,
   readContentMd5,
   readRequestedChecksum,
   readTrailerChecksum,
   type ChecksumAlgorithm,
-  type Hasher,
+  type DigestAlgorithm,
 } from '@ferry/s3';
 import { Spool } from '@ferry/storage';
 import { header, type S3Call } from '../s3/s3-call.js';
-import { BodyMeter } from './body-meter.js';
+import { BodyDigests } from './body-digests.js';
 
 /** S3's single-request object limit (PutObject, UploadPart). */
 export const MAX_SINGLE_UPLOAD = 5 * 1024 ** 3;
@@ -46,7 +46,10 @@ function declaredLength(call: S3Call, aws: boolean): number | undefined {
  */
 @Injectable()
 export class IngestService {
-  constructor(private readonly spool: Spool) {}
+  constructor(
+    private readonly spool: Spool,
+    private readonly hashes: HashPool,
+  ) {}
 
   async ingest(call: S3Call, maxBytes = MAX_SINGLE_UPLOAD): Promise<Ingested> {
     const protection = payloadProtection(call.caller.auth.payloadHash);
@@ -62,11 +65,12 @@ export class IngestService {
     const requested = readRequestedChecksum(call.headers);
     const contentMd5 = readContentMd5(call.headers);
 
-    const md5 = createHasher('MD5');
-    const sha256 = protection.kind === 'sha256' ? createHasher('SHA256') : undefined;
-    const extra = requested ? createHasher(requested.algorithm) : undefined;
-    const hashers = [md5, sha256, extra].filter((hasher): hasher is Hasher => hasher !== undefined);
-    const meter = new BodyMeter(hashers, { declared, max: maxBytes });
+    const digests = new BodyDigests(this.hashes, [
+      'MD5',
+      ...(protection.kind === 'sha256' ? (['SHA256'] as const) : []),
+      ...(requested ? [requested.algorithm] : []),
+    ]);
+    const meter = digests.meter({ declared, max: maxBytes });
 
     let decoder: AwsChunkedDecoder | undefined;
     const stages: (Readable | NodeJS.ReadWriteStream)[] = [call.req];
@@ -74,22 +78,22 @@ export class IngestService {
       decoder = new AwsChunkedDecoder({ mode: protection.mode, signing: call.caller.signing, decodedContentLength: declared });
       stages.push(decoder);
     }
-    return this.toSpool(call.caller.tenantId, [...stages, meter], async () => {
+    return this.toSpool(call.caller.tenantId, [...stages, meter], digests, async (computed) => {
       if (declared !== undefined && meter.bytes !== declared) {
         throw new FerryError(FerryErrorCode.IncompleteBody, 'You did not provide the number of bytes specified by the Content-Length HTTP header.');
       }
-      if (sha256 && protection.kind === 'sha256' && sha256.digest().toString('hex') !== protection.sha256) {
+      if (protection.kind === 'sha256' && computed.get('SHA256')!.toString('hex') !== protection.sha256) {
         throw new FerryError(FerryErrorCode.ContentSha256Mismatch, 'The provided x-amz-content-sha256 header does not match what was computed.');
       }
-      const md5Digest = md5.digest();
+      const md5Digest = computed.get('MD5')!;
       if (contentMd5 && !contentMd5.equals(md5Digest)) {
         throw new FerryError(FerryErrorCode.BadDigest, 'The Content-MD5 you specified did not match what we received.');
       }
       let checksum: Ingested['checksum'];
-      if (requested && extra) {
+      if (requested) {
         const expected =
           requested.location === 'header' ? requested.expected : readTrailerChecksum(requested.algorithm, decoder?.trailers ?? new Map());
-        const actual = extra.digest();
+        const actual = computed.get(requested.algorithm)!;
         if (!expected.equals(actual)) {
           throw new FerryError(
             FerryErrorCode.BadDigest,
@@ -107,15 +111,14 @@ export class IngestService {
    * computing MD5 and the given checksum algorithm on the way.
    */
   async copy(tenantId: string, source: Readable, size: number, algorithm?: ChecksumAlgorithm): Promise<Ingested> {
-    const md5 = createHasher('MD5');
-    const extra = algorithm ? createHasher(algorithm) : undefined;
-    const meter = new BodyMeter(extra ? [md5, extra] : [md5], { declared: size, max: MAX_SINGLE_UPLOAD });
-    return this.toSpool(tenantId, [source, meter], async () => {
+    const digests = new BodyDigests(this.hashes, algorithm ? ['MD5', algorithm] : ['MD5']);
+    const meter = digests.meter({ declared: size, max: MAX_SINGLE_UPLOAD });
+    return this.toSpool(tenantId, [source, meter], digests, async (computed) => {
       if (meter.bytes !== size) throw new Error(`copy source yielded ${meter.bytes} of ${size} bytes`);
       return {
         size,
-        md5Hex: md5.digest().toString('hex'),
-        checksum: algorithm && extra ? { algorithm, value: encodeChecksum(extra.digest()) } : undefined,
+        md5Hex: computed.get('MD5')!.toString('hex'),
+        checksum: algorithm ? { algorithm, value: encodeChecksum(computed.get(algorithm)!) } : undefined,
       };
     });
   }
@@ -127,16 +130,18 @@ export class IngestService {
   private async toSpool(
     tenantId: string,
     stages: (Readable | NodeJS.ReadWriteStream)[],
-    verify: () => Promise<Omit<Ingested, 'spoolPath'>>,
+    digests: BodyDigests,
+    verify: (computed: Map<DigestAlgorithm, Buffer>) => Promise<Omit<Ingested, 'spoolPath'>>,
   ): Promise<Ingested> {
     const spoolPath = this.spool.newPath(tenantId);
     try {
       const writer = await this.spool.createWriter(spoolPath);
       await pipeline([...stages, writer] as unknown as [Readable, NodeJS.WritableStream]);
-      const result = await verify();
+      const result = await verify(await digests.result());
       await this.spool.commitDir(spoolPath);
       return { spoolPath, ...result };
     } catch (error) {
+      digests.abandon();
       await this.spool.remove(spoolPath);
       throw asBodyError(error);
     }
