@@ -1,10 +1,12 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { freePort } from '../../apps/ferry/src/embedded/free-port.js';
 
 const run = promisify(execFile);
@@ -93,12 +95,26 @@ describe('npm start (the launcher)', () => {
     expect(await first.exited).toBe(0);
     expect(await processesUsing(dataDir)).toBe('');
 
-    const second = launch(env);
+    // the second start also switches both ports to TLS with the operator's certificate
+    const certFile = join(dataDir, 'cert.pem');
+    const keyFile = join(dataDir, 'key.pem');
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile]);
+    const second = launch({ ...env, FERRY_TLS_CERT: certFile, FERRY_TLS_KEY: keyFile });
     const again = await banner(second);
     expect(again).toContain(`Operator token: ${token}`);
-    const got = await s3.send(new GetObjectCommand({ Bucket: 'keep', Key: 'note.txt' }));
+    expect(again).toContain(`S3 endpoint:    https://127.0.0.1:${s3Port}`);
+    const secure = new S3Client({
+      endpoint: `https://127.0.0.1:${s3Port}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: tenant.accessKeyId, secretAccessKey: tenant.secretAccessKey },
+      requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: await readFile(certFile) }) }),
+    });
+    const got = await secure.send(new GetObjectCommand({ Bucket: 'keep', Key: 'note.txt' }));
     expect(await got.Body!.transformToString()).toBe('survives a restart');
     s3.destroy();
+    secure.destroy();
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     expect(await processesUsing(dataDir)).toBe('');

@@ -1,10 +1,12 @@
 import { inject } from 'vitest';
-import { Agent } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { Agent as TlsAgent, request as httpsRequest } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { ResolvedConfig } from '@ferry/config';
+import { schemeOf, type ResolvedConfig } from '@ferry/config';
 import { freshDatabase, testConfig } from '@ferry/testing';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 import { createGateway, type GatewayServer } from '../../apps/gateway/src/gateway.app.js';
@@ -38,7 +40,8 @@ export class FerryUnderTest {
     const consolePort = (consoleApp.getHttpServer().address() as { port: number }).port;
     const gateway = await createGateway(config);
     const s3Port = await gateway.listen(0, '127.0.0.1');
-    const ferry = new FerryUnderTest(config, consoleApp, gateway, `http://127.0.0.1:${s3Port}`, `http://127.0.0.1:${consolePort}`, db.drop);
+    const scheme = schemeOf(config);
+    const ferry = new FerryUnderTest(config, consoleApp, gateway, `${scheme}://127.0.0.1:${s3Port}`, `${scheme}://127.0.0.1:${consolePort}`, db.drop);
     if (options.worker ?? true) await ferry.startWorker();
     return ferry;
   }
@@ -53,14 +56,37 @@ export class FerryUnderTest {
     this.worker = undefined;
   }
 
+  /** The test CA: the certificate itself, when the servers speak TLS. */
+  get ca(): Buffer | undefined {
+    return this.config.tls ? readFileSync(this.config.tls.certFile) : undefined;
+  }
+
   async admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const response = await fetch(`${this.consoleUrl}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${this.config.adminToken.reveal()}`, 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+    const url = new URL(`${this.consoleUrl}${path}`);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const request = send(
+        url,
+        {
+          method,
+          ca: this.ca,
+          headers: {
+            Authorization: `Bearer ${this.config.adminToken.reveal()}`,
+            'Content-Type': 'application/json',
+            ...(payload === undefined ? {} : { 'Content-Length': Buffer.byteLength(payload) }),
+          },
+        },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (text += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+        },
+      );
+      request.on('error', reject);
+      request.end(payload);
     });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
   }
 
   /** Creates a tenant through the admin API and an S3 client signed with its first key. */
@@ -78,8 +104,12 @@ export class FerryUnderTest {
       forcePathStyle: !options.virtualHost,
       credentials: { accessKeyId, secretAccessKey },
       maxAttempts: 1,
-      // <bucket>.localhost must reach this machine whatever the resolver thinks of it
-      requestHandler: options.virtualHost ? new NodeHttpHandler({ httpAgent: loopbackAgent }) : undefined,
+      // <bucket>.localhost must reach this machine whatever the resolver thinks of it; a TLS gateway
+      // is trusted through its own certificate
+      requestHandler:
+        options.virtualHost || this.config.tls
+          ? new NodeHttpHandler({ httpAgent: loopbackAgent, httpsAgent: new TlsAgent({ keepAlive: true, ca: this.ca, lookup: loopbackLookup }) })
+          : undefined,
     });
   }
 
@@ -91,13 +121,11 @@ export class FerryUnderTest {
   }
 }
 
-const loopbackAgent = new Agent({
-  keepAlive: true,
-  lookup: (_host, options, callback) => {
-    if ((options as { all?: boolean }).all) (callback as (error: null, addresses: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
-    else callback(null, '127.0.0.1', 4);
-  },
-});
+const loopbackLookup: NonNullable<ConstructorParameters<typeof Agent>[0]>['lookup'] = (_host, options, callback) => {
+  if ((options as { all?: boolean }).all) (callback as (error: null, addresses: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+  else callback(null, '127.0.0.1', 4);
+};
+const loopbackAgent = new Agent({ keepAlive: true, lookup: loopbackLookup });
 
 /** Polls until `check` holds or the timeout passes; returns whether it held. */
 export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<boolean> {

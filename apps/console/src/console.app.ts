@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { ResolvedConfig } from '@ferry/config';
+import { tlsOptions, type ResolvedConfig } from '@ferry/config';
 import { createLogger, PinoNestLogger } from '@ferry/common';
 import { ConsoleModule } from './console.module.js';
 
@@ -8,6 +8,7 @@ import { ConsoleModule } from './console.module.js';
 export async function createConsoleApp(config: ResolvedConfig): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ConsoleModule.forRoot(config), {
     logger: new PinoNestLogger(createLogger('console', config.logLevel)),
+    httpsOptions: tlsOptions(config),
   });
   app.disable('x-powered-by');
   app.useBodyParser('json', { limit: '64kb' });

@@ -1,7 +1,9 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, processEnvWith, requireResolved, type FerryConfig, type ResolvedConfig } from '@ferry/config';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { loadConfig, processEnvWith, requireResolved, schemeOf, type FerryConfig, type ResolvedConfig } from '@ferry/config';
 import { runMigrations } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { appEnvironment, lowerPriority } from './app-env.js';
@@ -116,14 +118,24 @@ async function waitHealthy(config: ResolvedConfig, timeoutMs = 120_000): Promise
   const deadline = Date.now() + timeoutMs;
   for (const port of [config.s3Port, config.consolePort]) {
     for (;;) {
-      const ok = await fetch(`http://${hostFor(config)}:${port}/healthz`)
-        .then((response) => response.ok)
-        .catch(() => false);
+      const ok = await probe(`${schemeOf(config)}://${hostFor(config)}:${port}/healthz`);
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`Ferry did not become healthy on port ${port}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
+}
+
+/** GET /healthz; the launcher's own probe accepts the operator's (possibly self-signed) certificate. */
+function probe(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = (url.startsWith('https:') ? httpsGet : httpGet)(url, { rejectUnauthorized: false, timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('error', () => resolve(false));
+    request.on('timeout', () => request.destroy());
+  });
 }
 
 const hostFor = (config: ResolvedConfig) => (config.bind === '0.0.0.0' || config.bind === '::' ? '127.0.0.1' : config.bind);
@@ -134,12 +146,12 @@ function printBanner(config: ResolvedConfig): void {
     [
       '',
       'Ferry is running.',
-      `  S3 endpoint:    http://${host}:${config.s3Port}  (region ${config.region})`,
-      `  Console:        http://${host}:${config.consolePort}`,
+      `  S3 endpoint:    ${schemeOf(config)}://${host}:${config.s3Port}  (region ${config.region})`,
+      `  Console:        ${schemeOf(config)}://${host}:${config.consolePort}`,
       `  Operator token: ${config.adminToken.reveal()}`,
       `  Data directory: ${config.dataDir}`,
       '',
-      `Create a tenant: curl -s -X POST http://${host}:${config.consolePort}/admin/v1/tenants \\`,
+      `Create a tenant: curl -s -X POST ${schemeOf(config)}://${host}:${config.consolePort}/admin/v1/tenants \\`,
       `  -H "Authorization: Bearer ${config.adminToken.reveal()}" -H 'Content-Type: application/json' \\`,
       `  -d '{"name":"acme","quotaBytes":10737418240}'`,
       'Press Ctrl-C to stop.',

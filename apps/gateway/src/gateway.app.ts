@@ -1,10 +1,11 @@
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type Server, type ServerOptions } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
-import type { ResolvedConfig } from '@ferry/config';
+import { tlsOptions, type ResolvedConfig } from '@ferry/config';
 import { createLogger, FerryErrorCode, PinoNestLogger } from '@ferry/common';
 import { errorXml } from '@ferry/s3';
 import { GatewayModule } from './gateway.module.js';
@@ -21,7 +22,7 @@ export interface GatewayServer {
 }
 
 /**
- * The S3 gateway. Its HTTP server is built here rather than by Nest so that the header limit sits
+ * The S3 gateway (HTTPS when FERRY_TLS_CERT/KEY are set). Its server is built here rather than by Nest so that the header limit sits
  * above S3's (we answer oversized headers in XML ourselves) and long uploads are never cut by
  * Node's default request timeout. No body parser is installed: S3 bodies stream to the spool.
  */
@@ -34,7 +35,9 @@ export async function createGateway(config: ResolvedConfig): Promise<GatewayServ
     logger: new PinoNestLogger(createLogger('gateway', config.logLevel)),
   });
   await app.init();
-  const server = createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, instance);
+  const options: ServerOptions = { maxHeaderSize: 64 * 1024, requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 };
+  const tls = tlsOptions(config);
+  const server: Server = tls ? createTlsServer({ ...options, ...tls }, instance) : createServer(options, instance);
   // A client that stops sending mid-body for two minutes loses its connection; the request then
   // fails as an incomplete body and its spool file is removed. Long uploads that keep moving are never cut.
   server.setTimeout(SOCKET_IDLE_MS);

@@ -17,6 +17,8 @@ export const envSchema = z.object({
   FERRY_CONSOLE_PORT: port.default(9001),
   FERRY_S3_DOMAINS: list.default(['localhost']),
   FERRY_REGION: z.string().min(1).default('us-east-1'),
+  FERRY_TLS_CERT: z.string().min(1).optional(),
+  FERRY_TLS_KEY: z.string().min(1).optional(),
   FERRY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   FERRY_MASTER_KEY: z
     .string()

@@ -44,6 +44,12 @@ describe('loadConfig', () => {
     expect(again.forward).toEqual(config.forward);
   });
 
+  it('takes TLS files only in pairs', () => {
+    expect(() => loadConfig({ FERRY_TLS_CERT: '/etc/ferry/cert.pem' })).toThrow(/FERRY_TLS_CERT and FERRY_TLS_KEY/);
+    expect(loadConfig({ FERRY_TLS_CERT: '/c.pem', FERRY_TLS_KEY: '/k.pem' }).tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem' });
+    expect(loadConfig({}).tls).toBeUndefined();
+  });
+
   it('keeps secrets out of inspection', () => {
     const secret = new Secret('hunter2');
     expect(`${secret}`).toBe('[redacted]');

@@ -29,6 +29,8 @@ export interface FerryConfig {
   consolePort: number;
   s3Domains: string[];
   region: string;
+  /** PEM files; when set, both HTTP ports speak HTTPS. */
+  tls?: { certFile: string; keyFile: string };
   adminToken?: Secret;
   masterKey?: { id: string; key: Secret };
   databaseUrl?: Secret;
@@ -80,6 +82,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError([...issues, ...unknown]);
   }
   const e = parsed.data;
+  if ((e.FERRY_TLS_CERT === undefined) !== (e.FERRY_TLS_KEY === undefined)) {
+    throw new ConfigError(['FERRY_TLS_CERT and FERRY_TLS_KEY: set both (PEM certificate chain and private key) or neither']);
+  }
   const dataDir = resolve(e.FERRY_DATA_DIR);
   return {
     dataDir,
@@ -89,6 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     consolePort: e.FERRY_CONSOLE_PORT,
     s3Domains: e.FERRY_S3_DOMAINS.map((domain) => domain.toLowerCase()),
     region: e.FERRY_REGION,
+    tls: e.FERRY_TLS_CERT && e.FERRY_TLS_KEY ? { certFile: resolve(e.FERRY_TLS_CERT), keyFile: resolve(e.FERRY_TLS_KEY) } : undefined,
     adminToken: secret(e.FERRY_ADMIN_TOKEN),
     masterKey: e.FERRY_MASTER_KEY ? { id: e.FERRY_MASTER_KEY_ID, key: new Secret(e.FERRY_MASTER_KEY) } : undefined,
     databaseUrl: secret(e.DATABASE_URL),
@@ -133,6 +139,7 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     FERRY_CONSOLE_PORT: String(config.consolePort),
     FERRY_S3_DOMAINS: config.s3Domains.join(','),
     FERRY_REGION: config.region,
+    ...(config.tls ? { FERRY_TLS_CERT: config.tls.certFile, FERRY_TLS_KEY: config.tls.keyFile } : {}),
     FERRY_ADMIN_TOKEN: config.adminToken.reveal(),
     FERRY_MASTER_KEY: config.masterKey.key.reveal(),
     FERRY_MASTER_KEY_ID: config.masterKey.id,

@@ -148,10 +148,16 @@ export class IngestService {
   }
 }
 
-/** A client that hangs up mid-body is an IncompleteBody, not an internal error. */
+/**
+ * A client that hangs up mid-body is an IncompleteBody, not an internal error; a full spool disk is
+ * a 503 the client retries (backup software backs off and comes back), never a half-stored object.
+ */
 function asBodyError(error: unknown): unknown {
   if (error instanceof FerryError) return error;
   const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new FerryError(FerryErrorCode.ServiceUnavailable, 'The gateway cannot store more data right now; please retry later.');
+  }
   if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error as Error).message === 'aborted') {
     return new FerryError(FerryErrorCode.IncompleteBody, 'The request body ended before its declared length.');
   }
