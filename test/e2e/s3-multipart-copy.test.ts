@@ -11,25 +11,15 @@ import {
   ListMultipartUploadsCommand,
   ListPartsCommand,
   PutObjectCommand,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { eventually, FerryUnderTest, type TenantSession } from '../support/ferry.js';
+import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
 
 const MiB = 1024 * 1024;
 const md5 = (data: Buffer) => createHash('md5').update(data).digest();
 
-async function failure(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return { name: error.name, status: error.$metadata.httpStatusCode };
-    throw error;
-  }
-  throw new Error('expected the request to fail');
-}
 
 async function bytesOf(s3: TenantSession['s3'], Bucket: string, Key: string, Range?: string): Promise<Buffer> {
   const got = await s3.send(new GetObjectCommand({ Bucket, Key, Range }));
@@ -111,25 +101,25 @@ describe('multipart uploads and copies (@aws-sdk/client-s3 and lib-storage)', ()
     const last = await t.s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'bad.bin', UploadId, PartNumber: 2, Body: Buffer.from('end') }));
     const complete = (Parts: { PartNumber: number; ETag?: string }[]) =>
       t.s3.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'bad.bin', UploadId, MultipartUpload: { Parts } }));
-    expect(await failure(complete([{ PartNumber: 1, ETag: small.ETag }, { PartNumber: 2, ETag: last.ETag }]))).toMatchObject({ name: 'EntityTooSmall' });
-    expect(await failure(complete([{ PartNumber: 2, ETag: last.ETag }, { PartNumber: 1, ETag: small.ETag }]))).toMatchObject({ name: 'InvalidPartOrder' });
-    expect(await failure(complete([{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }]))).toMatchObject({ name: 'InvalidPart' });
-    expect(await failure(complete([{ PartNumber: 3, ETag: last.ETag }]))).toMatchObject({ name: 'InvalidPart' });
-    expect(await failure(t.s3.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'bad.bin' })))).toMatchObject({ name: 'NoSuchKey' });
+    expect(await s3Failure(complete([{ PartNumber: 1, ETag: small.ETag }, { PartNumber: 2, ETag: last.ETag }]))).toMatchObject({ name: 'EntityTooSmall' });
+    expect(await s3Failure(complete([{ PartNumber: 2, ETag: last.ETag }, { PartNumber: 1, ETag: small.ETag }]))).toMatchObject({ name: 'InvalidPartOrder' });
+    expect(await s3Failure(complete([{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }]))).toMatchObject({ name: 'InvalidPart' });
+    expect(await s3Failure(complete([{ PartNumber: 3, ETag: last.ETag }]))).toMatchObject({ name: 'InvalidPart' });
+    expect(await s3Failure(t.s3.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'bad.bin' })))).toMatchObject({ name: 'NoSuchKey' });
     // a single small part is a valid (last) part
     const ok = await complete([{ PartNumber: 2, ETag: last.ETag }]);
     expect(ok.ETag).toMatch(/-1"$/);
     expect((await bytesOf(t.s3, 'mpu', 'bad.bin')).toString()).toBe('end');
-    expect(await failure(complete([{ PartNumber: 2, ETag: last.ETag }]))).toMatchObject({ name: 'NoSuchUpload', status: 404 });
+    expect(await s3Failure(complete([{ PartNumber: 2, ETag: last.ETag }]))).toMatchObject({ name: 'NoSuchUpload', status: 404 });
   });
 
   it('aborts uploads and forgets their parts', async () => {
     const { UploadId } = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'gone.bin' }));
     await t.s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId, PartNumber: 1, Body: randomBytes(1000) }));
     await t.s3.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId }));
-    expect(await failure(t.s3.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId })))).toMatchObject({ name: 'NoSuchUpload' });
+    expect(await s3Failure(t.s3.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId })))).toMatchObject({ name: 'NoSuchUpload' });
     expect(
-      await failure(t.s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId, PartNumber: 2, Body: Buffer.from('x') }))),
+      await s3Failure(t.s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId, PartNumber: 2, Body: Buffer.from('x') }))),
     ).toMatchObject({ name: 'NoSuchUpload' });
   });
 
@@ -148,12 +138,12 @@ describe('multipart uploads and copies (@aws-sdk/client-s3 and lib-storage)', ()
     const replaced = await t.s3.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'dst.bin' }));
     expect(replaced.Metadata).toEqual({ b: '2' });
     expect(replaced.ContentType).toBe('text/plain');
-    expect(await failure(t.s3.send(new CopyObjectCommand({ Bucket: 'mpu', Key: 'src.bin', CopySource: 'mpu/src.bin' })))).toMatchObject({
+    expect(await s3Failure(t.s3.send(new CopyObjectCommand({ Bucket: 'mpu', Key: 'src.bin', CopySource: 'mpu/src.bin' })))).toMatchObject({
       name: 'InvalidRequest',
     });
-    expect(await failure(t.s3.send(new CopyObjectCommand({ Bucket: 'mpu', Key: 'x', CopySource: 'mpu/missing' })))).toMatchObject({ name: 'NoSuchKey' });
+    expect(await s3Failure(t.s3.send(new CopyObjectCommand({ Bucket: 'mpu', Key: 'x', CopySource: 'mpu/missing' })))).toMatchObject({ name: 'NoSuchKey' });
     expect(
-      await failure(t.s3.send(new CopyObjectCommand({ Bucket: 'mpu', Key: 'x', CopySource: 'mpu/src.bin', CopySourceIfMatch: '"nope"' }))),
+      await s3Failure(t.s3.send(new CopyObjectCommand({ Bucket: 'mpu', Key: 'x', CopySource: 'mpu/src.bin', CopySourceIfMatch: '"nope"' }))),
     ).toMatchObject({ status: 412 });
 
     const { UploadId } = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled.bin' }));

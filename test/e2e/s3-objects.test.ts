@@ -15,23 +15,13 @@ import {
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
-  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { ObjectsRepository } from '@ferry/catalog';
 import { BlobStore } from '@ferry/storage';
-import { eventually, FerryUnderTest, type TenantSession } from '../support/ferry.js';
+import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
-async function s3Error(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return { name: error.name, status: error.$metadata.httpStatusCode };
-    throw error;
-  }
-  throw new Error('expected the request to fail');
-}
 
 describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)', () => {
   let ferry: FerryUnderTest;
@@ -55,12 +45,12 @@ describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)
     expect(location.LocationConstraint ?? '').toBe('');
     const versioning = await alice.s3.send(new GetBucketVersioningCommand({ Bucket: 'backups' }));
     expect(versioning.Status).toBeUndefined();
-    expect(await s3Error(alice.s3.send(new CreateBucketCommand({ Bucket: 'backups' })))).toMatchObject({
+    expect(await s3Failure(alice.s3.send(new CreateBucketCommand({ Bucket: 'backups' })))).toMatchObject({
       name: 'BucketAlreadyOwnedByYou',
       status: 409,
     });
-    expect(await s3Error(alice.s3.send(new CreateBucketCommand({ Bucket: 'Bad_Name' })))).toMatchObject({ name: 'InvalidBucketName' });
-    expect(await s3Error(alice.s3.send(new HeadBucketCommand({ Bucket: 'nope' })))).toMatchObject({ status: 404 });
+    expect(await s3Failure(alice.s3.send(new CreateBucketCommand({ Bucket: 'Bad_Name' })))).toMatchObject({ name: 'InvalidBucketName' });
+    expect(await s3Failure(alice.s3.send(new HeadBucketCommand({ Bucket: 'nope' })))).toMatchObject({ status: 404 });
   });
 
   it('round-trips an object byte for byte with metadata, and forwards it to the tenant container', async () => {
@@ -112,13 +102,13 @@ describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)
     expect(await suffix.Body!.transformToString()).toBe('hij');
     const open = await alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', Range: 'bytes=18-' }));
     expect(await open.Body!.transformToString()).toBe('ij');
-    expect(await s3Error(alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', Range: 'bytes=20-' })))).toMatchObject({
+    expect(await s3Failure(alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', Range: 'bytes=20-' })))).toMatchObject({
       status: 416,
     });
-    expect(await s3Error(alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', IfMatch: '"nope"' })))).toMatchObject({
+    expect(await s3Failure(alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', IfMatch: '"nope"' })))).toMatchObject({
       status: 412,
     });
-    expect(await s3Error(alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', IfNoneMatch: put.ETag })))).toMatchObject({
+    expect(await s3Failure(alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'small.txt', IfNoneMatch: put.ETag })))).toMatchObject({
       status: 304,
     });
     const withChecksum = await alice.s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'small.txt', ChecksumMode: 'ENABLED' }));
@@ -169,17 +159,17 @@ describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)
   it('deletes objects singly and in batches, and empty buckets only', async () => {
     await alice.s3.send(new CreateBucketCommand({ Bucket: 'trash' }));
     for (const key of ['x', 'y', 'z']) await alice.s3.send(new PutObjectCommand({ Bucket: 'trash', Key: key, Body: key }));
-    expect(await s3Error(alice.s3.send(new DeleteBucketCommand({ Bucket: 'trash' })))).toMatchObject({ name: 'BucketNotEmpty', status: 409 });
+    expect(await s3Failure(alice.s3.send(new DeleteBucketCommand({ Bucket: 'trash' })))).toMatchObject({ name: 'BucketNotEmpty', status: 409 });
     await alice.s3.send(new DeleteObjectCommand({ Bucket: 'trash', Key: 'x' }));
     await alice.s3.send(new DeleteObjectCommand({ Bucket: 'trash', Key: 'never-existed' }));
-    expect(await s3Error(alice.s3.send(new GetObjectCommand({ Bucket: 'trash', Key: 'x' })))).toMatchObject({ name: 'NoSuchKey', status: 404 });
+    expect(await s3Failure(alice.s3.send(new GetObjectCommand({ Bucket: 'trash', Key: 'x' })))).toMatchObject({ name: 'NoSuchKey', status: 404 });
     const batch = await alice.s3.send(
       new DeleteObjectsCommand({ Bucket: 'trash', Delete: { Objects: [{ Key: 'y' }, { Key: 'z' }, { Key: 'ghost' }] } }),
     );
     expect(batch.Deleted?.map((entry) => entry.Key).sort()).toEqual(['ghost', 'y', 'z']);
     expect(batch.Errors ?? []).toEqual([]);
     await alice.s3.send(new DeleteBucketCommand({ Bucket: 'trash' }));
-    expect(await s3Error(alice.s3.send(new HeadBucketCommand({ Bucket: 'trash' })))).toMatchObject({ status: 404 });
+    expect(await s3Failure(alice.s3.send(new HeadBucketCommand({ Bucket: 'trash' })))).toMatchObject({ status: 404 });
   });
 
   it('overwrites a key and serves the new bytes', async () => {

@@ -2,7 +2,7 @@ import { inject } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { Agent as TlsAgent, request as httpsRequest } from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -135,4 +135,32 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_0
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return check();
+}
+
+export interface S3Failure {
+  name: string;
+  status?: number;
+}
+
+/** The S3 error a request ends in; throws if it succeeds or fails otherwise. */
+export async function s3Failure(promise: Promise<unknown>): Promise<S3Failure> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof S3ServiceException) return { name: error.name, status: error.$metadata.httpStatusCode };
+    throw error;
+  }
+  throw new Error('expected the request to fail');
+}
+
+/** Every key under a prefix, through ListObjectsV2 pages, sorted. */
+export async function listKeys(s3: S3Client, bucket: string, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((object) => object.Key!));
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys.sort();
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { FerryUnderTest, type TenantSession } from '../../support/ferry.js';
+import { FerryUnderTest, listKeys, type TenantSession } from '../../support/ferry.js';
 import {
   awsEnv,
   forwardedUsage,
@@ -144,17 +143,17 @@ describe('AWS CLI 2 (/usr/bin/aws) against Ferry', () => {
     ).toEqual(gone.map((path) => `delete: s3://${BUCKET}/tree/${path}`).sort());
     expect(lines(result.stdout).filter((line) => !line.startsWith('delete: '))).toEqual([]);
 
-    const remote = await listKeys('tree/');
+    const remote = await listKeys(tenant.s3, BUCKET, 'tree/');
     expect(remote).toEqual(Object.keys(await hashTree(ws.path('tree'))).map((path) => `tree/${path}`).sort());
   }, 180_000);
 
   it('rm --recursive deletes every object under a prefix and nothing else', async () => {
-    const before = await listKeys('tree/');
+    const before = await listKeys(tenant.s3, BUCKET, 'tree/');
     expect(before.length).toBe(tree.length - 5);
     const result = await aws(['s3', 'rm', '--recursive', `s3://${BUCKET}/tree/`], 120_000);
     expect(lines(result.stdout).filter((line) => line.startsWith('delete: '))).toHaveLength(before.length);
-    expect(await listKeys('tree/')).toEqual([]);
-    expect(await listKeys('single/')).toEqual(['single/small.txt']);
+    expect(await listKeys(tenant.s3, BUCKET, 'tree/')).toEqual([]);
+    expect(await listKeys(tenant.s3, BUCKET, 'single/')).toEqual(['single/small.txt']);
   }, 180_000);
 
   it('reports usage that matches the bucket and has every byte forwarded to Blob', async () => {
@@ -165,14 +164,4 @@ describe('AWS CLI 2 (/usr/bin/aws) against Ferry', () => {
     expect(usage.storedBytes).toBe(usage.logicalBytes);
   }, 60_000);
 
-  async function listKeys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await tenant.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
-      keys.push(...(page.Contents ?? []).map((object) => object.Key!));
-      token = page.NextContinuationToken;
-    } while (token);
-    return keys.sort();
-  }
 });

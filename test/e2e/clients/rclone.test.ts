@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { FerryUnderTest, type TenantSession } from '../../support/ferry.js';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { FerryUnderTest, listKeys, type TenantSession } from '../../support/ferry.js';
 import {
   forwardedUsage,
   hashTree,
@@ -90,16 +90,16 @@ describe('rclone against Ferry', () => {
   }, 240_000);
 
   it('delete removes the files under one path, purge everything under another, and nothing else goes', async () => {
-    const before = await listKeys('');
+    const before = await listKeys(tenant.s3, BUCKET, '');
     const under = (prefix: string) => before.filter((key) => key.startsWith(prefix));
     expect(under('backup/tree/d1/').length).toBeGreaterThan(10);
     expect(under('backup/tree/d2/').length).toBeGreaterThan(10);
 
     await rclone(['delete', `ferry:${BUCKET}/backup/tree/d1`], 120_000);
-    expect(await listKeys('')).toEqual(before.filter((key) => !key.startsWith('backup/tree/d1/')));
+    expect(await listKeys(tenant.s3, BUCKET, '')).toEqual(before.filter((key) => !key.startsWith('backup/tree/d1/')));
 
     await rclone(['purge', `ferry:${BUCKET}/backup/tree/d2`], 120_000);
-    expect(await listKeys('')).toEqual(before.filter((key) => !key.startsWith('backup/tree/d1/') && !key.startsWith('backup/tree/d2/')));
+    expect(await listKeys(tenant.s3, BUCKET, '')).toEqual(before.filter((key) => !key.startsWith('backup/tree/d1/') && !key.startsWith('backup/tree/d2/')));
     const lsf = await rclone(['lsf', '--dirs-only', `ferry:${BUCKET}/backup/tree`]);
     expect(lsf.stdout.split('\n').filter(Boolean).sort()).toEqual(['d0/', 'd3/', 'd4/', 'deep/', 'emoji 🚀/', 'maths/', 'équipe/', '日本語/'].sort());
   }, 240_000);
@@ -112,14 +112,4 @@ describe('rclone against Ferry', () => {
     expect(usage.storedBytes).toBe(usage.logicalBytes);
   }, 60_000);
 
-  async function listKeys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await tenant.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
-      keys.push(...(page.Contents ?? []).map((object) => object.Key!));
-      token = page.NextContinuationToken;
-    } while (token);
-    return keys.sort();
-  }
 });
