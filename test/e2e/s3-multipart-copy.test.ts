@@ -15,6 +15,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { digestOf } from '@ferry/s3';
 import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
 
 const MiB = 1024 * 1024;
@@ -93,6 +94,43 @@ describe('multipart uploads and copies (@aws-sdk/client-s3 and lib-storage)', ()
     expect(head.ChecksumSHA256).toBe(composite);
     expect(head.ContentLength).toBe(5 * MiB + 1000);
     expect((await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }))).Uploads ?? []).toEqual([]);
+  });
+
+  it('computes FULL_OBJECT CRC checksums from the parts (CRC64NVME, CRC32C), verified by the SDK on read', async () => {
+    for (const algorithm of ['CRC64NVME', 'CRC32C'] as const) {
+      const key = `full-${algorithm}.bin`;
+      const body = randomBytes(12 * MiB + 77);
+      const { UploadId } = await t.s3.send(
+        new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: key, ChecksumAlgorithm: algorithm, ChecksumType: 'FULL_OBJECT' }),
+      );
+      const parts = [];
+      for (let index = 0; index * 5 * MiB < body.length; index++) {
+        const Body = body.subarray(index * 5 * MiB, (index + 1) * 5 * MiB);
+        const part = await t.s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber: index + 1, Body, ChecksumAlgorithm: algorithm }));
+        parts.push({ PartNumber: index + 1, ETag: part.ETag, [`Checksum${algorithm}`]: part[`Checksum${algorithm}`] });
+      }
+      const whole = digestOf(algorithm, body).toString('base64');
+      const wrong = await s3Failure(
+        t.s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: 'mpu', Key: key, UploadId, ChecksumType: 'FULL_OBJECT', [`Checksum${algorithm}`]: digestOf(algorithm, Buffer.from('nope')).toString('base64'), MultipartUpload: { Parts: parts },
+          }),
+        ),
+      );
+      expect(wrong).toMatchObject({ name: 'BadDigest' });
+      const done = await t.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, ChecksumType: 'FULL_OBJECT', [`Checksum${algorithm}`]: whole, MultipartUpload: { Parts: parts } }),
+      );
+      expect(done[`Checksum${algorithm}`]).toBe(whole);
+      expect(done.ChecksumType).toBe('FULL_OBJECT');
+      // the SDK validates a full-object checksum against the bytes it receives
+      const got = await t.s3.send(new GetObjectCommand({ Bucket: 'mpu', Key: key, ChecksumMode: 'ENABLED' }));
+      expect(got[`Checksum${algorithm}`]).toBe(whole);
+      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
+    }
+    expect(await s3Failure(t.s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'x', ChecksumAlgorithm: 'SHA256', ChecksumType: 'FULL_OBJECT' })))).toMatchObject({
+      name: 'InvalidRequest',
+    });
   });
 
   it('refuses bad completions and keeps the upload usable', async () => {

@@ -49,6 +49,7 @@ export {
 } from './integrity/checksum-headers.js';
 
 export { HashPool, HashSession, type PooledAlgorithm } from './integrity/hash-pool.js';
+export { combineCrcs, isCombinable } from './integrity/crc-combine.js';
 
 // XML documents.
 export {

@@ -28,6 +28,8 @@ export interface Ingested {
   md5Hex: string;
   /** The client's additional checksum, verified, base64 as S3 returns it. */
   checksum?: { algorithm: ChecksumAlgorithm; value: string };
+  /** Every checksum computed over the body (the client's and `alsoCompute`), base64. */
+  checksums: Partial<Record<ChecksumAlgorithm, string>>;
 }
 
 function declaredLength(call: S3Call, aws: boolean): number | undefined {
@@ -51,7 +53,12 @@ export class IngestService {
     private readonly hashes: HashPool,
   ) {}
 
-  async ingest(call: S3Call, maxBytes = MAX_SINGLE_UPLOAD): Promise<Ingested> {
+  /**
+   * `alsoCompute` names a checksum to compute even when the client sends none (a multipart upload's
+   * algorithm, which every part must carry); a client checksum of another algorithm is refused.
+   */
+  async ingest(call: S3Call, options: { maxBytes?: number; alsoCompute?: ChecksumAlgorithm } = {}): Promise<Ingested> {
+    const maxBytes = options.maxBytes ?? MAX_SINGLE_UPLOAD;
     const protection = payloadProtection(call.caller.auth.payloadHash);
     const aws = protection.kind === 'aws-chunked';
     const declared = declaredLength(call, aws);
@@ -64,11 +71,18 @@ export class IngestService {
     }
     const requested = readRequestedChecksum(call.headers);
     const contentMd5 = readContentMd5(call.headers);
+    if (requested && options.alsoCompute && requested.algorithm !== options.alsoCompute) {
+      throw new FerryError(
+        FerryErrorCode.InvalidRequest,
+        `Checksum Type mismatch occurred, expected checksum Type: ${options.alsoCompute.toLowerCase()}, actual checksum Type: ${requested.algorithm.toLowerCase()}`,
+      );
+    }
 
     const digests = new BodyDigests(this.hashes, [
       'MD5',
       ...(protection.kind === 'sha256' ? (['SHA256'] as const) : []),
       ...(requested ? [requested.algorithm] : []),
+      ...(options.alsoCompute ? [options.alsoCompute] : []),
     ]);
     const meter = digests.meter({ declared, max: maxBytes });
 
@@ -102,7 +116,11 @@ export class IngestService {
         }
         checksum = { algorithm: requested.algorithm, value: encodeChecksum(actual) };
       }
-      return { size: meter.bytes, md5Hex: md5Digest.toString('hex'), checksum };
+      const checksums: Ingested['checksums'] = {};
+      for (const algorithm of [requested?.algorithm, options.alsoCompute]) {
+        if (algorithm) checksums[algorithm] = encodeChecksum(computed.get(algorithm)!);
+      }
+      return { size: meter.bytes, md5Hex: md5Digest.toString('hex'), checksum, checksums };
     });
   }
 
@@ -115,10 +133,12 @@ export class IngestService {
     const meter = digests.meter({ declared: size, max: MAX_SINGLE_UPLOAD });
     return this.toSpool(tenantId, [source, meter], digests, async (computed) => {
       if (meter.bytes !== size) throw new Error(`copy source yielded ${meter.bytes} of ${size} bytes`);
+      const checksum = algorithm ? { algorithm, value: encodeChecksum(computed.get(algorithm)!) } : undefined;
       return {
         size,
         md5Hex: computed.get('MD5')!.toString('hex'),
-        checksum: algorithm ? { algorithm, value: encodeChecksum(computed.get(algorithm)!) } : undefined,
+        checksum,
+        checksums: checksum ? { [checksum.algorithm]: checksum.value } : {},
       };
     });
   }

@@ -8,7 +8,11 @@ import type { S3Call } from '../s3/s3-call.js';
  * Content-MD5 and an x-amz-checksum-* header. `requireIntegrity` is S3's rule for DeleteObjects:
  * the body must carry Content-MD5 or a checksum.
  */
-export async function readVerifiedSmallBody(call: S3Call, limit: number, options: { requireIntegrity?: boolean } = {}): Promise<Buffer> {
+export async function readVerifiedSmallBody(
+  call: S3Call,
+  limit: number,
+  options: { requireIntegrity?: boolean; checksumHeadersDescribeObject?: boolean } = {},
+): Promise<Buffer> {
   const protection = payloadProtection(call.caller.auth.payloadHash);
   if (protection.kind === 'aws-chunked') {
     throw new FerryError(FerryErrorCode.InvalidRequest, 'aws-chunked encoding is not supported for this operation');
@@ -36,7 +40,8 @@ export async function readVerifiedSmallBody(call: S3Call, limit: number, options
     hasher.update(body);
     if (!md5.equals(hasher.digest())) throw new FerryError(FerryErrorCode.BadDigest, 'The Content-MD5 you specified did not match what we received.');
   }
-  const checksum = readRequestedChecksum(call.headers);
+  // CompleteMultipartUpload's x-amz-checksum-* headers are the whole object's, not the XML's
+  const checksum = options.checksumHeadersDescribeObject ? undefined : readRequestedChecksum(call.headers);
   if (checksum?.location === 'header') {
     const hasher = createHasher(checksum.algorithm);
     hasher.update(body);

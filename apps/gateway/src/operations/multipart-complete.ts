@@ -1,7 +1,20 @@
 import { createHash } from 'node:crypto';
 import { FerryError, FerryErrorCode } from '@ferry/common';
 import type { MultipartPartEntity, MultipartUploadEntity } from '@ferry/catalog';
-import { asArray, decodeChecksum, digestOf, encodeChecksum, parseXml, type ChecksumAlgorithm, type XmlObject } from '@ferry/s3';
+import {
+  asArray,
+  combineCrcs,
+  decodeChecksum,
+  digestOf,
+  encodeChecksum,
+  isCombinable,
+  parseChecksumAlgorithm,
+  parseXml,
+  type ChecksumAlgorithm,
+  type RequestedChecksum,
+  type XmlObject,
+} from '@ferry/s3';
+import { header, type S3Call } from '../s3/s3-call.js';
 
 /** S3: every part but the last is at least 5 MiB. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -89,4 +102,51 @@ export function compositeChecksum(upload: MultipartUploadEntity, parts: Multipar
   if (!algorithm || parts.some((part) => part.checksums[algorithm] === undefined)) return undefined;
   const joined = Buffer.concat(parts.map((part) => decodeChecksum(algorithm, part.checksums[algorithm])));
   return { [algorithm]: `${encodeChecksum(digestOf(algorithm, joined))}-${parts.length}` };
+}
+
+/**
+ * The checksum a CreateMultipartUpload asks for. CRC64NVME is always FULL_OBJECT; CRC32 and CRC32C
+ * may be either (COMPOSITE by default); SHA1 and SHA256 only COMPOSITE.
+ */
+export function uploadChecksum(call: S3Call): { algorithm: ChecksumAlgorithm | null; type: 'COMPOSITE' | 'FULL_OBJECT' | null } {
+  const algorithmHeader = header(call, 'x-amz-checksum-algorithm');
+  const typeHeader = header(call, 'x-amz-checksum-type')?.toUpperCase();
+  if (typeHeader !== undefined && typeHeader !== 'COMPOSITE' && typeHeader !== 'FULL_OBJECT') {
+    throw new FerryError(FerryErrorCode.InvalidRequest, 'Value for x-amz-checksum-type header is invalid.');
+  }
+  if (!algorithmHeader) {
+    if (typeHeader) throw new FerryError(FerryErrorCode.InvalidRequest, 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
+    return { algorithm: null, type: null };
+  }
+  const algorithm = parseChecksumAlgorithm(algorithmHeader);
+  const type = (typeHeader as 'COMPOSITE' | 'FULL_OBJECT' | undefined) ?? (algorithm === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE');
+  if (type === 'FULL_OBJECT' && !isCombinable(algorithm)) {
+    throw new FerryError(FerryErrorCode.InvalidRequest, `The FULL_OBJECT checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`);
+  }
+  if (type === 'COMPOSITE' && algorithm === 'CRC64NVME') {
+    throw new FerryError(FerryErrorCode.InvalidRequest, 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
+  }
+  return { algorithm, type };
+}
+
+/** FULL_OBJECT: the CRC of the whole object, combined from the parts' CRCs without reading them. */
+export function fullObjectChecksum(upload: MultipartUploadEntity, parts: MultipartPartEntity[]): Record<string, string> | undefined {
+  const algorithm = upload.checksumAlgorithm as ChecksumAlgorithm | null;
+  if (!algorithm || parts.some((part) => part.checksums[algorithm] === undefined)) return undefined;
+  const digest = combineCrcs(
+    algorithm,
+    parts.map((part) => ({ digest: decodeChecksum(algorithm, part.checksums[algorithm]), length: part.size })),
+  );
+  return { [algorithm]: encodeChecksum(digest) };
+}
+
+/** A whole-object checksum the client sent with CompleteMultipartUpload must match what the parts make. */
+export function verifyClaimedChecksum(claimed: RequestedChecksum | undefined, computed: Record<string, string> | undefined): void {
+  if (!claimed || claimed.location !== 'header') return;
+  const ours = computed?.[claimed.algorithm];
+  // only a FULL_OBJECT value describes the whole object; a composite one ends in -<parts>
+  if (ours === undefined || ours.includes('-')) return;
+  if (!claimed.expected.equals(Buffer.from(ours, 'base64'))) {
+    throw new FerryError(FerryErrorCode.BadDigest, `The x-amz-checksum-${claimed.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
+  }
 }

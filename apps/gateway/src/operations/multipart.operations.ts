@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode } from '@ferry/common';
 import { BucketsRepository, ObjectsRepository, UploadsRepository, type MultipartUploadEntity } from '@ferry/catalog';
-import { checksumHeaderName, parseChecksumAlgorithm, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
+import { checksumHeaderName, readRequestedChecksum, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
 import { Spool } from '@ferry/storage';
 import { IngestService, type Ingested } from '../ingest/ingest.service.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
@@ -12,7 +12,15 @@ import { parseRange } from '../read/range.js';
 import { header, type BucketCall, type ObjectCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { resolveCopySource } from './copy-source.js';
-import { choosePart, compositeChecksum, multipartEtag, parseCompleteRequest } from './multipart-complete.js';
+import {
+  choosePart,
+  compositeChecksum,
+  fullObjectChecksum,
+  multipartEtag,
+  parseCompleteRequest,
+  uploadChecksum,
+  verifyClaimedChecksum,
+} from './multipart-complete.js';
 import { storedHeadersOf, userMetadataOf } from './object-headers.js';
 
 const MAX_LIST = 1000;
@@ -58,33 +66,25 @@ export class MultipartOperations {
   async create(call: ObjectCall): Promise<void> {
     validateObjectKey(call.key);
     const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
-    const algorithmHeader = header(call, 'x-amz-checksum-algorithm');
-    const algorithm = algorithmHeader ? parseChecksumAlgorithm(algorithmHeader) : null;
-    const type = header(call, 'x-amz-checksum-type')?.toUpperCase() ?? null;
-    if (type !== null && type !== 'COMPOSITE' && type !== 'FULL_OBJECT') {
-      throw new FerryError(FerryErrorCode.InvalidRequest, 'Value for x-amz-checksum-type header is invalid.');
-    }
-    if (type === 'FULL_OBJECT' || algorithm === 'CRC64NVME') {
-      throw new FerryError(FerryErrorCode.NotImplemented, 'Full-object checksums for multipart uploads are not supported yet; use COMPOSITE.');
-    }
+    const { algorithm, type } = uploadChecksum(call);
     const uploadId = await this.uploads.create(call.caller.tenantId, bucket.id, {
       key: call.key,
       contentType: header(call, 'content-type') ?? null,
       headers: storedHeadersOf(call),
       userMetadata: userMetadataOf(call),
       checksumAlgorithm: algorithm,
-      checksumType: algorithm ? 'COMPOSITE' : null,
+      checksumType: type,
     });
-    if (algorithm) {
+    if (algorithm && type) {
       call.res.setHeader('x-amz-checksum-algorithm', algorithm);
-      call.res.setHeader('x-amz-checksum-type', 'COMPOSITE');
+      call.res.setHeader('x-amz-checksum-type', type);
     }
     sendXml(call.res, 200, 'InitiateMultipartUploadResult', { Bucket: call.bucket, Key: call.key, UploadId: uploadId });
   }
 
   async uploadPart(call: ObjectCall): Promise<void> {
     const { upload, partNumber } = await this.target(call);
-    const body = await this.ingest.ingest(call);
+    const body = await this.ingest.ingest(call, { alsoCompute: (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined });
     await this.record(call, upload, partNumber, body);
     call.res.setHeader('ETag', `"${body.md5Hex}"`);
     if (body.checksum) call.res.setHeader(checksumHeaderName(body.checksum.algorithm), body.checksum.value);
@@ -120,12 +120,14 @@ export class MultipartOperations {
     const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
     const uploadId = call.query.get('uploadId') ?? '';
     await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId);
-    const body = await readVerifiedSmallBody(call, 4 * 1024 * 1024);
+    const body = await readVerifiedSmallBody(call, 4 * 1024 * 1024, { checksumHeadersDescribeObject: true });
     const requested = parseCompleteRequest(body.toString('utf8'));
+    const claimed = readRequestedChecksum(call.headers);
     const objectId = randomUUID();
     const version = await this.uploads.complete(call.caller.tenantId, bucket.id, call.key, uploadId, call.caller.container, objectId, (upload, parts) => {
       const chosen = choosePart(requested, parts);
-      const checksums = compositeChecksum(upload, chosen);
+      const checksums = upload.checksumType === 'FULL_OBJECT' ? fullObjectChecksum(upload, chosen) : compositeChecksum(upload, chosen);
+      verifyClaimedChecksum(claimed, checksums);
       return {
         chosen,
         object: {
@@ -136,7 +138,7 @@ export class MultipartOperations {
           headers: upload.headers,
           userMetadata: upload.userMetadata,
           checksums: checksums ?? {},
-          checksumType: checksums ? 'COMPOSITE' : null,
+          checksumType: checksums ? upload.checksumType : null,
           parts: chosen.map((part) => ({ size: part.size, etag: part.etag })),
         },
       };
@@ -148,7 +150,7 @@ export class MultipartOperations {
       Bucket: call.bucket,
       Key: call.key,
       ETag: `"${version.etag}"`,
-      ...(algorithm ? { [`Checksum${algorithm}`]: value, ChecksumType: 'COMPOSITE' } : {}),
+      ...(algorithm ? { [`Checksum${algorithm}`]: value, ChecksumType: version.checksumType } : {}),
     });
   }
 
@@ -234,7 +236,7 @@ export class MultipartOperations {
         partNumber,
         size: body.size,
         etag: body.md5Hex,
-        checksums: body.checksum ? { [body.checksum.algorithm]: body.checksum.value } : {},
+        checksums: body.checksums,
         spoolPath: body.spoolPath,
       });
     } catch (error) {
