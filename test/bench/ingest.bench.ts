@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   // Ferry forwards to an Azurite that keeps its data on disk, as `npm start` runs it; a second one
   // in memory gives the most demanding baseline (it stores nothing durably).
   const azurite = await startAzurite({ location: join(dataDir, 'azurite') });
+  lowerPriority(azurite.pid); // as npm start runs its embedded Azurite
   const memoryAzurite = await startAzurite();
   await prepareTemplateDatabase();
   const db = await freshDatabase();

@@ -80,6 +80,8 @@ async function resolveEmbedded(config: FerryConfig, stops: (() => Promise<void>)
   if (!config.azureConnectionString) {
     await mkdir(join(dir, 'azurite'), { recursive: true });
     const azurite = await startAzurite({ location: join(dir, 'azurite') });
+    // it stands in for a remote Blob service: forwarding into it must not slow acknowledgements
+    lowerPriority(azurite.pid);
     stops.push(azurite.stop);
     env.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
     log.info('embedded Azurite started');

@@ -10,6 +10,7 @@ const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/
 export interface EmbeddedAzurite {
   connectionString: string;
   port: number;
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -31,6 +32,7 @@ export async function startAzurite(options: { location?: string; port?: number; 
   await Promise.race([waitForPort(port), exitedEarly]);
   return {
     port,
+    pid: child.process.pid,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`,
     stop: () => child.stop(),
   };
