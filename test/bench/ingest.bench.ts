@@ -208,11 +208,13 @@ function report(figures: Figure[], gatewayPeak: number): string {
   return text;
 }
 
+/** Replaces the previous run's section (everything from its heading on), keeping the notes above it. */
 async function appendResults(section: string): Promise<void> {
   const path = join(root, 'docs', 'benchmarks.md');
-  const current = await readFile(path, 'utf8').catch(() => '# Benchmarks');
-  const header = current.split('\n## ')[0].trim();
-  await writeFile(path, `${header}\n\n${section}`);
+  const current = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
+  const previous = current.indexOf('\n## Ingest — ');
+  const kept = (previous === -1 ? current : current.slice(0, previous)).trimEnd();
+  await writeFile(path, `${kept}\n\n${section}`);
 }
 
 await main();
