@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
 
@@ -40,26 +40,35 @@ export class BlobStore {
   async upload(container: string, blobName: string, segments: SourceSegment[], options: UploadOptions): Promise<void> {
     await this.ensureContainer(container);
     const blob = this.service.getContainerClient(container).getBlockBlobClient(blobName);
-    const blocks: { id: string; path: string; start: number; length: number }[] = [];
-    for (const segment of segments) {
-      for (let start = 0; start < segment.size; start += options.blockBytes) {
-        const length = Math.min(options.blockBytes, segment.size - start);
-        blocks.push({ id: blockId(blocks.length), path: segment.path, start, length });
+    // Every file is opened first: a file removed meanwhile (the object was deleted) stays readable
+    // through its handle, and one already gone fails here at once rather than in the SDK's retries.
+    const handles: FileHandle[] = [];
+    try {
+      const blocks: { id: string; handle: FileHandle; start: number; length: number }[] = [];
+      for (const segment of segments) {
+        const handle = await open(segment.path, 'r');
+        handles.push(handle);
+        for (let start = 0; start < segment.size; start += options.blockBytes) {
+          const length = Math.min(options.blockBytes, segment.size - start);
+          blocks.push({ id: blockId(blocks.length), handle, start, length });
+        }
       }
+      if (blocks.length === 0) {
+        await blob.upload(Buffer.alloc(0), 0);
+        return;
+      }
+      if (blocks.length > 50_000) throw new Error(`blob ${blobName} would need ${blocks.length} blocks (max 50,000)`);
+      await runPool(blocks, options.concurrency, (block) =>
+        blob.stageBlock(
+          block.id,
+          () => block.handle.createReadStream({ start: block.start, end: block.start + block.length - 1, autoClose: false }),
+          block.length,
+        ),
+      );
+      await blob.commitBlockList(blocks.map((block) => block.id));
+    } finally {
+      await Promise.all(handles.map((handle) => handle.close()));
     }
-    if (blocks.length === 0) {
-      await blob.upload(Buffer.alloc(0), 0);
-      return;
-    }
-    if (blocks.length > 50_000) throw new Error(`blob ${blobName} would need ${blocks.length} blocks (max 50,000)`);
-    await runPool(blocks, options.concurrency, (block) =>
-      blob.stageBlock(
-        block.id,
-        () => createReadStream(block.path, { start: block.start, end: block.start + block.length - 1 }),
-        block.length,
-      ),
-    );
-    await blob.commitBlockList(blocks.map((block) => block.id));
   }
 
   /** Streams `count` bytes from `offset` (the whole blob when count is undefined). */

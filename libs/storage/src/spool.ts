@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
@@ -39,6 +39,16 @@ export class Spool {
       writer.once('error', reject);
     });
     return writer;
+  }
+
+  /**
+   * A new file (never an existing one) to write to directly; the caller fsyncs and closes it, then
+   * calls `commitDir` so the directory entry is durable too.
+   */
+  async openForWrite(relativePath: string): Promise<FileHandle> {
+    const path = this.absolute(relativePath);
+    await this.ensureDir(dirname(path));
+    return open(path, 'wx', 0o600);
   }
 
   /** fsyncs the directory holding a newly written file, making its name durable. */

@@ -1,5 +1,4 @@
 import { createHasher, type DigestAlgorithm, type Hasher, type HashPool, type HashSession, type PooledAlgorithm } from '@ferry/s3';
-import { BodyMeter } from './body-meter.js';
 
 const POOLED = new Set<DigestAlgorithm>(['MD5', 'SHA1', 'SHA256']);
 
@@ -9,25 +8,48 @@ const POOLED = new Set<DigestAlgorithm>(['MD5', 'SHA1', 'SHA256']);
  */
 export class BodyDigests {
   private readonly pooled: PooledAlgorithm[];
-  private readonly inline: Map<DigestAlgorithm, Hasher>;
+  private readonly inlineHashers: Hasher[];
+  private readonly inlineByName: Map<DigestAlgorithm, Hasher>;
   private readonly session?: HashSession;
 
-  constructor(pool: HashPool, algorithms: DigestAlgorithm[]) {
+  constructor(
+    private readonly pool: HashPool,
+    algorithms: DigestAlgorithm[],
+  ) {
     const wanted = [...new Set(algorithms)];
     this.pooled = wanted.filter((algorithm): algorithm is PooledAlgorithm => POOLED.has(algorithm));
-    this.inline = new Map(wanted.filter((algorithm) => !POOLED.has(algorithm)).map((algorithm) => [algorithm, createHasher(algorithm)]));
+    this.inlineByName = new Map(wanted.filter((algorithm) => !POOLED.has(algorithm)).map((algorithm) => [algorithm, createHasher(algorithm)]));
+    this.inlineHashers = [...this.inlineByName.values()];
     if (this.pooled.length > 0) this.session = pool.session(this.pooled);
   }
 
-  meter(limit: { declared?: number; max: number }): BodyMeter {
-    return new BodyMeter([...this.inline.values()], limit, this.session);
+  /** Every chunk as it arrives, for the inline checksums. */
+  inline(chunk: Buffer): void {
+    for (const hasher of this.inlineHashers) hasher.update(chunk);
+  }
+
+  takeBuffer(): Buffer {
+    return this.pool.takeBuffer();
+  }
+
+  /** A filled buffer, after it has been written: it goes to the worker (or straight back to the pool). */
+  submit(buffer: Buffer, length: number): Promise<void> | undefined {
+    if (!this.session) {
+      this.pool.releaseBuffer(buffer);
+      return undefined;
+    }
+    return this.session.submit(buffer, length);
+  }
+
+  release(buffer: Buffer): void {
+    this.pool.releaseBuffer(buffer);
   }
 
   async result(): Promise<Map<DigestAlgorithm, Buffer>> {
     const digests = new Map<DigestAlgorithm, Buffer>();
     const pooled = this.session ? await this.session.digest() : [];
     this.pooled.forEach((algorithm, index) => digests.set(algorithm, pooled[index]));
-    for (const [algorithm, hasher] of this.inline) digests.set(algorithm, hasher.digest());
+    for (const [algorithm, hasher] of this.inlineByName) digests.set(algorithm, hasher.digest());
     return digests;
   }
 

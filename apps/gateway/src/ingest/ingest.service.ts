@@ -17,6 +17,7 @@ import {
 import { Spool } from '@ferry/storage';
 import { header, type S3Call } from '../s3/s3-call.js';
 import { BodyDigests } from './body-digests.js';
+import { drainToSpool, type BodyLimits } from './spool-sink.js';
 
 /** S3's single-request object limit (PutObject, UploadPart). */
 export const MAX_SINGLE_UPLOAD = 5 * 1024 ** 3;
@@ -84,16 +85,14 @@ export class IngestService {
       ...(requested ? [requested.algorithm] : []),
       ...(options.alsoCompute ? [options.alsoCompute] : []),
     ]);
-    const meter = digests.meter({ declared, max: maxBytes });
-
     let decoder: AwsChunkedDecoder | undefined;
     const stages: (Readable | NodeJS.ReadWriteStream)[] = [call.req];
     if (protection.kind === 'aws-chunked') {
       decoder = new AwsChunkedDecoder({ mode: protection.mode, signing: call.caller.signing, decodedContentLength: declared });
       stages.push(decoder);
     }
-    return this.toSpool(call.caller.tenantId, [...stages, meter], digests, async (computed) => {
-      if (declared !== undefined && meter.bytes !== declared) {
+    return this.toSpool(call.caller.tenantId, stages, digests, { declared, max: maxBytes }, async (computed, bytes) => {
+      if (declared !== undefined && bytes !== declared) {
         throw new FerryError(FerryErrorCode.IncompleteBody, 'You did not provide the number of bytes specified by the Content-Length HTTP header.');
       }
       if (protection.kind === 'sha256' && computed.get('SHA256')!.toString('hex') !== protection.sha256) {
@@ -120,7 +119,7 @@ export class IngestService {
       for (const algorithm of [requested?.algorithm, options.alsoCompute]) {
         if (algorithm) checksums[algorithm] = encodeChecksum(computed.get(algorithm)!);
       }
-      return { size: meter.bytes, md5Hex: md5Digest.toString('hex'), checksum, checksums };
+      return { size: bytes, md5Hex: md5Digest.toString('hex'), checksum, checksums };
     });
   }
 
@@ -130,9 +129,8 @@ export class IngestService {
    */
   async copy(tenantId: string, source: Readable, size: number, algorithm?: ChecksumAlgorithm): Promise<Ingested> {
     const digests = new BodyDigests(this.hashes, algorithm ? ['MD5', algorithm] : ['MD5']);
-    const meter = digests.meter({ declared: size, max: MAX_SINGLE_UPLOAD });
-    return this.toSpool(tenantId, [source, meter], digests, async (computed) => {
-      if (meter.bytes !== size) throw new Error(`copy source yielded ${meter.bytes} of ${size} bytes`);
+    return this.toSpool(tenantId, [source], digests, { declared: size, max: MAX_SINGLE_UPLOAD }, async (computed, bytes) => {
+      if (bytes !== size) throw new Error(`copy source yielded ${bytes} of ${size} bytes`);
       const checksum = algorithm ? { algorithm, value: encodeChecksum(computed.get(algorithm)!) } : undefined;
       return {
         size,
@@ -151,13 +149,24 @@ export class IngestService {
     tenantId: string,
     stages: (Readable | NodeJS.ReadWriteStream)[],
     digests: BodyDigests,
-    verify: (computed: Map<DigestAlgorithm, Buffer>) => Promise<Omit<Ingested, 'spoolPath'>>,
+    limits: BodyLimits,
+    verify: (computed: Map<DigestAlgorithm, Buffer>, bytes: number) => Promise<Omit<Ingested, 'spoolPath'>>,
   ): Promise<Ingested> {
     const spoolPath = this.spool.newPath(tenantId);
     try {
-      const writer = await this.spool.createWriter(spoolPath);
-      await pipeline([...stages, writer] as unknown as [Readable, NodeJS.WritableStream]);
-      const result = await verify(await digests.result());
+      const file = await this.spool.openForWrite(spoolPath);
+      let bytes = 0;
+      try {
+        const sink = async (source: AsyncIterable<Buffer>) => {
+          bytes = await drainToSpool(source, file, digests, limits);
+        };
+        // pipeline's typings have no overload for a variable number of stages ending in a function
+        await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(...stages, sink);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      const result = await verify(await digests.result(), bytes);
       await this.spool.commitDir(spoolPath);
       return { spoolPath, ...result };
     } catch (error) {

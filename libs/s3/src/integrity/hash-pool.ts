@@ -5,8 +5,10 @@ export type PooledAlgorithm = 'MD5' | 'SHA1' | 'SHA256';
 
 const NODE_NAMES: Record<PooledAlgorithm, string> = { MD5: 'md5', SHA1: 'sha1', SHA256: 'sha256' };
 
-/** Bytes gathered before one message to the worker: fewer, larger messages cost less than many small ones. */
-const BATCH_BYTES = 1024 * 1024;
+/** Size of the buffers bodies are gathered in: fewer, larger messages cost less than many small ones. */
+export const HASH_BUFFER_BYTES = 1024 * 1024;
+/** Buffers kept for reuse once the workers hand them back (bounded: 64 MiB). */
+const POOLED_BUFFERS = 64;
 /** Bytes a session may have in flight before update() makes its caller wait (backpressure). */
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 
@@ -19,9 +21,10 @@ parentPort.on('message', (message) => {
   if (message.op === 'open') {
     sessions.set(message.id, message.algorithms.map((name) => createHash(name)));
   } else if (message.op === 'update') {
-    const data = new Uint8Array(message.data);
+    const data = new Uint8Array(message.data, 0, message.length);
     for (const hash of sessions.get(message.id) ?? []) hash.update(data);
-    parentPort.postMessage({ op: 'ack', id: message.id, bytes: data.byteLength });
+    // the buffer goes back to the event loop for reuse
+    parentPort.postMessage({ op: 'ack', id: message.id, bytes: message.length, data: message.data }, [message.data]);
   } else if (message.op === 'digest') {
     const hashes = sessions.get(message.id) ?? [];
     sessions.delete(message.id);
@@ -33,7 +36,7 @@ parentPort.on('message', (message) => {
 `;
 
 interface Waiter {
-  onAck(bytes: number): void;
+  onAck(bytes: number, data?: ArrayBuffer): void;
   onDigest(digests: Uint8Array[]): void;
   onError(error: Error): void;
 }
@@ -50,6 +53,7 @@ interface Lane {
  */
 export class HashPool {
   private readonly lanes: Lane[] = [];
+  private readonly spare: Buffer[] = [];
   private nextLane = 0;
   private nextId = 1;
 
@@ -59,7 +63,16 @@ export class HashPool {
 
   session(algorithms: PooledAlgorithm[]): HashSession {
     const lane = this.lanes[this.nextLane++ % this.lanes.length];
-    return new HashSession(lane, this.nextId++, algorithms);
+    return new HashSession(this, lane, this.nextId++, algorithms);
+  }
+
+  /** A buffer of HASH_BUFFER_BYTES whose memory can move to a worker and back. */
+  takeBuffer(): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafeSlow(HASH_BUFFER_BYTES);
+  }
+
+  releaseBuffer(buffer: Buffer): void {
+    if (this.spare.length < POOLED_BUFFERS && buffer.byteLength === HASH_BUFFER_BYTES) this.spare.push(buffer);
   }
 
   async close(): Promise<void> {
@@ -74,7 +87,8 @@ export class HashPool {
   private startLane(): Lane {
     const lane: Lane = { worker: new Worker(WORKER_SOURCE, { eval: true }), waiters: new Map() };
     lane.worker.unref();
-    lane.worker.on('message', (message: { op: string; id: number; bytes?: number; digests?: Uint8Array[] }) => {
+    lane.worker.on('message', (message: { op: string; id: number; bytes?: number; data?: ArrayBuffer; digests?: Uint8Array[] }) => {
+      if (message.op === 'ack' && message.data) this.releaseBuffer(Buffer.from(message.data));
       const waiter = lane.waiters.get(message.id);
       if (!waiter) return;
       if (message.op === 'ack') waiter.onAck(message.bytes ?? 0);
@@ -95,10 +109,11 @@ export class HashPool {
   }
 }
 
-/** One body's digests. update() resolves at once unless too much is in flight. */
+/**
+ * One body's digests. The caller fills buffers from takeBuffer() and hands each over with
+ * submit(); the buffer's memory moves to the worker (no copy) and comes back to the pool.
+ */
 export class HashSession {
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
   private inFlight = 0;
   private drained?: () => void;
   private result?: (digests: Uint8Array[]) => void;
@@ -106,9 +121,10 @@ export class HashSession {
   private failed?: (error: Error) => void;
 
   constructor(
+    private readonly pool: HashPool,
     private readonly lane: Lane,
     private readonly id: number,
-    private readonly algorithms: PooledAlgorithm[],
+    algorithms: PooledAlgorithm[],
   ) {
     lane.waiters.set(id, {
       onAck: (bytes) => {
@@ -129,18 +145,25 @@ export class HashSession {
     lane.worker.postMessage({ op: 'open', id, algorithms: algorithms.map((name) => NODE_NAMES[name]) });
   }
 
-  update(chunk: Buffer): Promise<void> | undefined {
+  /**
+   * Hashes the first `length` bytes of a buffer from takeBuffer(); the buffer is the session's
+   * from now on. Resolves at once unless too much is in flight (then when the worker catches up).
+   */
+  submit(buffer: Buffer, length: number): Promise<void> | undefined {
     if (this.failure) throw this.failure;
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (this.batchBytes >= BATCH_BYTES) this.flush();
+    if (length === 0) {
+      this.pool.releaseBuffer(buffer);
+      return undefined;
+    }
+    this.inFlight += length;
+    const memory = buffer.buffer as ArrayBuffer;
+    this.lane.worker.postMessage({ op: 'update', id: this.id, data: memory, length }, [memory]);
     if (this.inFlight <= MAX_IN_FLIGHT) return undefined;
     return new Promise<void>((resolve) => (this.drained = resolve));
   }
 
   /** The digests, in the order the algorithms were given. */
   async digest(): Promise<Buffer[]> {
-    this.flush();
     if (this.failure) throw this.failure;
     const digests = await new Promise<Uint8Array[]>((resolve, reject) => {
       this.result = resolve;
@@ -155,17 +178,5 @@ export class HashSession {
   close(): void {
     if (!this.lane.waiters.delete(this.id)) return;
     this.lane.worker.postMessage({ op: 'close', id: this.id });
-  }
-
-  private flush(): void {
-    if (this.batchBytes === 0) return;
-    // one copy into a fresh buffer, whose memory then moves to the worker without another
-    const data = Buffer.allocUnsafeSlow(this.batchBytes);
-    let offset = 0;
-    for (const chunk of this.batch) offset += chunk.copy(data, offset);
-    this.inFlight += this.batchBytes;
-    this.batch = [];
-    this.batchBytes = 0;
-    this.lane.worker.postMessage({ op: 'update', id: this.id, data: data.buffer }, [data.buffer]);
   }
 }
