@@ -151,6 +151,34 @@ describe('multipart uploads and copies (@aws-sdk/client-s3 and lib-storage)', ()
     expect(await s3Failure(complete([{ PartNumber: 2, ETag: last.ETag }]))).toMatchObject({ name: 'NoSuchUpload', status: 404 });
   });
 
+  it('lists uploads with a delimiter and pages through them', async () => {
+    await t.s3.send(new CreateBucketCommand({ Bucket: 'uploads' }));
+    const ids = new Map<string, string>();
+    for (const key of ['a/1', 'a/2', 'b', 'c/x/y', 'd']) {
+      ids.set(key, (await t.s3.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: key }))).UploadId!);
+    }
+    const folded = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Delimiter: '/' }));
+    expect(folded.Uploads?.map((upload) => upload.Key)).toEqual(['b', 'd']);
+    expect(folded.CommonPrefixes?.map((prefix) => prefix.Prefix)).toEqual(['a/', 'c/']);
+    const seen: string[] = [];
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const listed = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Delimiter: '/', MaxUploads: 1, KeyMarker, UploadIdMarker }));
+      seen.push(...(listed.Uploads ?? []).map((upload) => upload.Key!), ...(listed.CommonPrefixes ?? []).map((prefix) => prefix.Prefix!));
+      if (!listed.IsTruncated) break;
+      KeyMarker = listed.NextKeyMarker;
+      UploadIdMarker = listed.NextUploadIdMarker;
+    }
+    expect(seen).toEqual(['a/', 'b', 'c/', 'd']);
+    const under = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Prefix: 'a/' }));
+    expect(under.Uploads?.map((upload) => [upload.Key, upload.UploadId])).toEqual([
+      ['a/1', ids.get('a/1')],
+      ['a/2', ids.get('a/2')],
+    ]);
+    for (const [Key, UploadId] of ids) await t.s3.send(new AbortMultipartUploadCommand({ Bucket: 'uploads', Key, UploadId }));
+  });
+
   it('aborts uploads and forgets their parts', async () => {
     const { UploadId } = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'gone.bin' }));
     await t.s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'gone.bin', UploadId, PartNumber: 1, Body: randomBytes(1000) }));

@@ -22,6 +22,7 @@ import {
   verifyClaimedChecksum,
 } from './multipart-complete.js';
 import { storedHeadersOf, userMetadataOf } from './object-headers.js';
+import { listUploadPage } from './upload-listing.js';
 
 const MAX_LIST = 1000;
 
@@ -194,30 +195,36 @@ export class MultipartOperations {
   async listUploads(call: BucketCall): Promise<void> {
     const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
     const prefix = call.query.get('prefix') ?? '';
+    const delimiter = call.query.get('delimiter') ?? '';
     const keyMarker = call.query.get('key-marker') ?? '';
     const uploadIdMarker = keyMarker === '' ? '' : (call.query.get('upload-id-marker') ?? '');
     const limit = limitOf(call, 'max-uploads');
-    const uploads = await this.uploads.list(call.caller.tenantId, bucket.id, { prefix, keyMarker, uploadIdMarker, limit: limit + 1 });
-    const truncated = uploads.length > limit;
-    const shown = uploads.slice(0, limit);
-    const last = shown.at(-1);
+    const page = await listUploadPage(this.uploads, call.caller.tenantId, bucket.id, { prefix, delimiter, keyMarker, uploadIdMarker, limit });
     sendXml(call.res, 200, 'ListMultipartUploadsResult', {
       Bucket: call.bucket,
       KeyMarker: keyMarker,
       UploadIdMarker: uploadIdMarker,
-      ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.id } : {}),
+      ...(page.next ? { NextKeyMarker: page.next.keyMarker, NextUploadIdMarker: page.next.uploadIdMarker } : {}),
+      ...(delimiter ? { Delimiter: delimiter } : {}),
       Prefix: prefix,
       MaxUploads: limit,
-      IsTruncated: truncated,
-      Upload: shown.map((upload) => ({
-        Key: upload.key,
-        UploadId: upload.id,
-        Initiator: owner(call),
-        Owner: owner(call),
-        StorageClass: 'STANDARD',
-        Initiated: upload.createdAt.toISOString(),
-        ...(upload.checksumAlgorithm ? { ChecksumAlgorithm: upload.checksumAlgorithm } : {}),
-      })),
+      IsTruncated: page.truncated,
+      Upload: page.entries.flatMap((entry) =>
+        entry.kind === 'upload'
+          ? [
+              {
+                Key: entry.upload.key,
+                UploadId: entry.upload.id,
+                Initiator: owner(call),
+                Owner: owner(call),
+                StorageClass: 'STANDARD',
+                Initiated: entry.upload.createdAt.toISOString(),
+                ...(entry.upload.checksumAlgorithm ? { ChecksumAlgorithm: entry.upload.checksumAlgorithm } : {}),
+              },
+            ]
+          : [],
+      ),
+      CommonPrefixes: page.entries.flatMap((entry) => (entry.kind === 'prefix' ? [{ Prefix: entry.prefix }] : [])),
     });
   }
 
