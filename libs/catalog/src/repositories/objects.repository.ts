@@ -8,7 +8,7 @@ import {
   type SpoolSegment,
   type StoredHeaders,
 } from '../entities/object-version.entity.js';
-import { pgCode, PG_FOREIGN_KEY_VIOLATION } from './pg-errors.js';
+import { pgCode, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION } from './pg-errors.js';
 
 export const NULL_VERSION = 'null';
 
@@ -50,13 +50,34 @@ export class ObjectsRepository {
    * any earlier one; the replaced version's bytes go to the garbage outbox in the same transaction.
    */
   async putNullVersion(tenantId: string, bucketId: string, container: string, object: NewObjectVersion): Promise<void> {
-    try {
-      await this.db.transaction((tx) => insertNullVersion(tx, tenantId, bucketId, container, object));
-    } catch (error) {
-      if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) {
-        throw new FerryError(FerryErrorCode.NoSuchBucket, 'The specified bucket does not exist');
+    // One statement instead of a five-step transaction: the hot path of every PutObject. Its
+    // snapshot predates the key lock, so a writer that committed the same key while this one
+    // waited is invisible to the delete and the insert collides with it: then it simply runs again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.query(PUT_NULL_VERSION, [
+          tenantId,
+          bucketId,
+          object.key,
+          container,
+          object.id,
+          object.size,
+          object.etag,
+          object.contentType,
+          JSON.stringify(object.headers),
+          JSON.stringify(object.userMetadata),
+          JSON.stringify(object.checksums),
+          object.checksumType,
+          object.parts === null ? null : JSON.stringify(object.parts),
+          JSON.stringify(object.spool),
+        ]);
+        return;
+      } catch (error) {
+        if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) {
+          throw new FerryError(FerryErrorCode.NoSuchBucket, 'The specified bucket does not exist');
+        }
+        if (pgCode(error) !== PG_UNIQUE_VIOLATION || attempt === 5) throw error;
       }
-      throw error;
     }
   }
 
@@ -163,6 +184,34 @@ export class ObjectsRepository {
     return Number(row.bytes);
   }
 }
+
+/**
+ * PutObject's commit as one statement: take the key's lock, delete the `null` version (its blob
+ * and spool files to the garbage outbox), insert the new one as staged. The insert reads the
+ * delete's result so that the delete has run by then (unreferenced CTEs run last).
+ */
+const PUT_NULL_VERSION = `
+  WITH locked AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(hashtextextended($2::uuid::text || '/' || $3::text, 0))
+  ),
+  old AS (
+    DELETE FROM objects
+     WHERE tenant_id = $1::uuid AND bucket_id = $2::uuid AND key = $3::text AND version_id = 'null'
+       AND EXISTS (SELECT 1 FROM locked)
+    RETURNING id, spool
+  ),
+  collected AS (
+    INSERT INTO garbage (tenant_id, container, blob_name, spool_path)
+    SELECT $1::uuid, $4::text, 'objects/' || old.id, NULL FROM old
+    UNION ALL
+    SELECT $1::uuid, $4::text, NULL, segment ->> 'path' FROM old, jsonb_array_elements(coalesce(old.spool, '[]'::jsonb)) AS segment
+  ),
+  replaced AS (SELECT count(*) AS n FROM old)
+  INSERT INTO objects (id, tenant_id, bucket_id, key, version_id, is_latest, is_delete_marker, state, size, etag,
+                       content_type, headers, user_metadata, checksums, checksum_type, parts, spool)
+  SELECT $5::uuid, $1::uuid, $2::uuid, $3::text, 'null', true, false, 'staged', $6::bigint, $7::text, $8::text,
+         $9::jsonb, $10::jsonb, $11::jsonb, $12::text, $13::jsonb, $14::jsonb
+    FROM locked, replaced`;
 
 /**
  * Inserts `object` as the key's `null` version inside `tx`, replacing any earlier one; the replaced
