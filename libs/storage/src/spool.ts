@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { DirectorySync } from './dir-sync.js';
 
 /**
  * Durable local staging for incoming bytes, and the operational-recovery cache afterwards.
@@ -11,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
  */
 export class Spool {
   private readonly knownDirs = new Set<string>();
+  private readonly directories = new DirectorySync();
 
   constructor(readonly root: string) {}
 
@@ -51,14 +53,9 @@ export class Spool {
     return open(path, 'wx', 0o600);
   }
 
-  /** fsyncs the directory holding a newly written file, making its name durable. */
+  /** fsyncs the directory holding a newly written file, making its name durable (group commit). */
   async commitDir(relativePath: string): Promise<void> {
-    const dir = await open(dirname(this.absolute(relativePath)), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await this.directories.sync(dirname(this.absolute(relativePath)));
   }
 
   reader(relativePath: string, start?: number, end?: number): Readable {

@@ -50,34 +50,40 @@ export class ObjectsRepository {
    * any earlier one; the replaced version's bytes go to the garbage outbox in the same transaction.
    */
   async putNullVersion(tenantId: string, bucketId: string, container: string, object: NewObjectVersion): Promise<void> {
-    // One statement instead of a five-step transaction: the hot path of every PutObject. Its
-    // snapshot predates the key lock, so a writer that committed the same key while this one
-    // waited is invisible to the delete and the insert collides with it: then it simply runs again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.db.query(PUT_NULL_VERSION, [
-          tenantId,
-          bucketId,
-          object.key,
-          container,
-          object.id,
-          object.size,
-          object.etag,
-          object.contentType,
-          JSON.stringify(object.headers),
-          JSON.stringify(object.userMetadata),
-          JSON.stringify(object.checksums),
-          object.checksumType,
-          object.parts === null ? null : JSON.stringify(object.parts),
-          JSON.stringify(object.spool),
-        ]);
-        return;
-      } catch (error) {
-        if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) {
-          throw new FerryError(FerryErrorCode.NoSuchBucket, 'The specified bucket does not exist');
+    try {
+      // One statement instead of a five-step transaction: the hot path of every PutObject. Its
+      // snapshot predates the key lock, so a writer of the same key that committed while this one
+      // waited is invisible to the delete and the insert collides with it. Then the transaction
+      // below, whose statements all start after the lock, settles it whatever the contention.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        try {
+          await this.db.query(PUT_NULL_VERSION, [
+            tenantId,
+            bucketId,
+            object.key,
+            container,
+            object.id,
+            object.size,
+            object.etag,
+            object.contentType,
+            JSON.stringify(object.headers),
+            JSON.stringify(object.userMetadata),
+            JSON.stringify(object.checksums),
+            object.checksumType,
+            object.parts === null ? null : JSON.stringify(object.parts),
+            JSON.stringify(object.spool),
+          ]);
+          return;
+        } catch (error) {
+          if (pgCode(error) !== PG_UNIQUE_VIOLATION) throw error;
         }
-        if (pgCode(error) !== PG_UNIQUE_VIOLATION || attempt === 5) throw error;
       }
+      await this.db.transaction((tx) => insertNullVersion(tx, tenantId, bucketId, container, object));
+    } catch (error) {
+      if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) {
+        throw new FerryError(FerryErrorCode.NoSuchBucket, 'The specified bucket does not exist');
+      }
+      throw error;
     }
   }
 
