@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { BucketsRepository } from '@ferry/catalog';
 import { parseXml, validateBucketName } from '@ferry/s3';
-import type { BucketCall, S3Call } from '../s3/s3-call.js';
+import { requestBucket, type BucketCall, type S3Call } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { readVerifiedSmallBody } from '../ingest/small-body.js';
 
@@ -33,7 +33,7 @@ export class BucketOperations {
   }
 
   async headBucket(call: BucketCall): Promise<void> {
-    await this.buckets.get(call.caller.tenantId, call.bucket);
+    await requestBucket(call, this.buckets);
     call.res.setHeader('x-amz-bucket-region', this.config.region);
     call.res.status(200).end();
   }
@@ -44,13 +44,13 @@ export class BucketOperations {
   }
 
   async getBucketLocation(call: BucketCall): Promise<void> {
-    await this.buckets.get(call.caller.tenantId, call.bucket);
+    await requestBucket(call, this.buckets);
     // us-east-1 is reported as an empty constraint, as S3 does
     sendXml(call.res, 200, 'LocationConstraint', { '#text': this.config.region === 'us-east-1' ? '' : this.config.region });
   }
 
   async getBucketVersioning(call: BucketCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     // An unversioned bucket answers an empty configuration, exactly like S3.
     sendXml(call.res, 200, 'VersioningConfiguration', bucket.versioning === 'Unversioned' ? {} : { Status: bucket.versioning });
   }

@@ -6,7 +6,7 @@ import { parseChecksumAlgorithm, validateObjectKey, type ChecksumAlgorithm } fro
 import { IngestService } from '../ingest/ingest.service.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
 import { ObjectReader } from '../read/object-reader.js';
-import { header, type ObjectCall } from '../s3/s3-call.js';
+import { header, requestBucket, type ObjectCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { resolveCopySource } from './copy-source.js';
 import { storedHeadersOf, userMetadataOf } from './object-headers.js';
@@ -28,7 +28,7 @@ export class CopyObjectOperation {
 
   async copyObject(call: ObjectCall): Promise<void> {
     validateObjectKey(call.key);
-    const target = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const target = await requestBucket(call, this.buckets);
     const source = await resolveCopySource(call, this.buckets, this.objects);
     const directive = (header(call, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
     if (directive !== 'COPY' && directive !== 'REPLACE') {

@@ -3,7 +3,7 @@ import { FerryError, FerryErrorCode } from '@ferry/common';
 import { BucketsRepository, NULL_VERSION, ObjectsRepository } from '@ferry/catalog';
 import { asArray, parseXml, validateObjectKey, type XmlObject } from '@ferry/s3';
 import { readVerifiedSmallBody } from '../ingest/small-body.js';
-import type { BucketCall } from '../s3/s3-call.js';
+import { requestBucket, type BucketCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { s3Error } from '../s3/s3-errors.js';
 
@@ -41,7 +41,7 @@ export class DeleteObjectsOperation {
   ) {}
 
   async deleteObjects(call: BucketCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const body = await readVerifiedSmallBody(call, 2 * 1024 * 1024, { requireIntegrity: true });
     const request = parseDeleteRequest(body.toString('utf8'));
     const deleted: { Key: string; VersionId?: string }[] = [];

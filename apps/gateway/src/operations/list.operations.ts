@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode } from '@ferry/common';
 import { BucketsRepository, ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
-import type { BucketCall } from '../s3/s3-call.js';
+import { requestBucket, type BucketCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { listPage, type ListEntry } from './listing.js';
 
@@ -50,7 +50,7 @@ export class ListOperations {
   ) {}
 
   async listV2(call: BucketCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const q = call.query;
     const encode = encodingOf(q);
     const prefix = q.get('prefix') ?? '';
@@ -84,7 +84,7 @@ export class ListOperations {
   }
 
   async listV1(call: BucketCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const q = call.query;
     const encode = encodingOf(q);
     const prefix = q.get('prefix') ?? '';
@@ -109,7 +109,7 @@ export class ListOperations {
 
   /** Unversioned buckets: every object is its `null` version and the latest one. */
   async listVersions(call: BucketCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const q = call.query;
     const encode = encodingOf(q);
     const prefix = q.get('prefix') ?? '';

@@ -9,7 +9,7 @@ import { ObjectCommitter } from '../ingest/object-committer.js';
 import { readVerifiedSmallBody } from '../ingest/small-body.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { parseRange } from '../read/range.js';
-import { header, type BucketCall, type ObjectCall } from '../s3/s3-call.js';
+import { header, requestBucket, type BucketCall, type ObjectCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { resolveCopySource } from './copy-source.js';
 import {
@@ -66,7 +66,7 @@ export class MultipartOperations {
 
   async create(call: ObjectCall): Promise<void> {
     validateObjectKey(call.key);
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const { algorithm, type } = uploadChecksum(call);
     const uploadId = await this.uploads.create(call.caller.tenantId, bucket.id, {
       key: call.key,
@@ -118,7 +118,7 @@ export class MultipartOperations {
 
   async complete(call: ObjectCall): Promise<void> {
     validateObjectKey(call.key);
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const uploadId = call.query.get('uploadId') ?? '';
     await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId);
     const body = await readVerifiedSmallBody(call, 4 * 1024 * 1024, { checksumHeadersDescribeObject: true });
@@ -156,13 +156,13 @@ export class MultipartOperations {
   }
 
   async abort(call: ObjectCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     await this.uploads.abort(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '', call.caller.container);
     call.res.status(204).end();
   }
 
   async listParts(call: ObjectCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const upload = await this.uploads.get(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '');
     const marker = Number(call.query.get('part-number-marker') ?? '0');
     if (!Number.isInteger(marker) || marker < 0) throw new FerryError(FerryErrorCode.InvalidArgument, 'part-number-marker must be a non-negative integer');
@@ -193,7 +193,7 @@ export class MultipartOperations {
   }
 
   async listUploads(call: BucketCall): Promise<void> {
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const prefix = call.query.get('prefix') ?? '';
     const delimiter = call.query.get('delimiter') ?? '';
     const keyMarker = call.query.get('key-marker') ?? '';
@@ -232,7 +232,7 @@ export class MultipartOperations {
   private async target(call: ObjectCall): Promise<{ upload: MultipartUploadEntity; partNumber: number }> {
     validateObjectKey(call.key);
     const partNumber = partNumberOf(call);
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const upload = await this.uploads.get(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '');
     return { upload, partNumber };
   }

@@ -9,7 +9,7 @@ import { ObjectCommitter } from '../ingest/object-committer.js';
 import { checkPreconditions } from '../read/conditions.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { parseRange } from '../read/range.js';
-import { header, type ObjectCall } from '../s3/s3-call.js';
+import { header, requestBucket, type ObjectCall } from '../s3/s3-call.js';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { storedHeadersOf, userMetadataOf, writeObjectHeaders } from './object-headers.js';
 
@@ -32,7 +32,7 @@ export class ObjectOperations {
    */
   async putObject(call: ObjectCall): Promise<void> {
     validateObjectKey(call.key);
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const userMetadata = userMetadataOf(call);
     const headers = storedHeadersOf(call);
     const body = await this.ingest.ingest(call);
@@ -67,14 +67,14 @@ export class ObjectOperations {
 
   async deleteObject(call: ObjectCall): Promise<void> {
     validateObjectKey(call.key);
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     await this.objects.deleteVersion(call.caller.tenantId, bucket.id, call.caller.container, call.key, versionOf(call));
     call.res.status(204).end();
   }
 
   private async read(call: ObjectCall, withBody: boolean): Promise<void> {
     validateObjectKey(call.key);
-    const bucket = await this.buckets.get(call.caller.tenantId, call.bucket);
+    const bucket = await requestBucket(call, this.buckets);
     const object = await this.find(call, bucket.id);
     const res = call.res;
     checkPreconditions(call.headers as Record<string, string | undefined>, { etag: object.etag, lastModified: object.createdAt });

@@ -20,12 +20,12 @@ export class Authenticator {
     this.box = new SealedBox(config.masterKey.id, config.masterKey.key.reveal());
   }
 
-  async authenticate(request: SigV4Request): Promise<Caller> {
+  async authenticate(request: SigV4Request, bucketName?: string): Promise<Caller> {
     const auth = parseAuthorization(request, new Date());
     if (auth.service !== 's3') {
       throw new FerryError(FerryErrorCode.AuthorizationMalformed, `credential scope names service "${auth.service}", expected "s3"`);
     }
-    const owner = await this.keys.findActive(auth.accessKeyId);
+    const owner = await this.keys.findActive(auth.accessKeyId, bucketName);
     if (!owner) {
       throw new FerryError(FerryErrorCode.InvalidAccessKeyId, 'The AWS Access Key Id you provided does not exist in our records.');
     }
@@ -41,6 +41,7 @@ export class Authenticator {
       tenantStatus: owner.tenantStatus,
       auth,
       signing,
+      bucket: owner.bucket,
     };
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Request, Response } from 'express';
+import type { BucketEntity, BucketsRepository } from '@ferry/catalog';
 import type { ParsedAuthorization, SigningContext } from '@ferry/s3';
 import type { Address } from './addressing.js';
 
@@ -12,6 +13,8 @@ export interface Caller {
   auth: ParsedAuthorization;
   /** For aws-chunked bodies: the seed signature and key that chain the chunk signatures. */
   signing: SigningContext;
+  /** The request's bucket, read with the access key (undefined: not looked up; null: none). */
+  bucket?: BucketEntity | null;
 }
 
 /** One S3 request as the dispatcher and operations see it. */
@@ -37,4 +40,12 @@ export type ObjectCall = BucketCall & { key: string };
 export function header(call: Pick<S3Call, 'headers'>, name: string): string | undefined {
   const value = call.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** The caller's bucket the request names: the one read with the access key, else from the catalog. */
+export function requestBucket(call: BucketCall, buckets: BucketsRepository): Promise<BucketEntity> {
+  const known = call.caller.bucket;
+  if (known && known.name === call.bucket) return Promise.resolve(known);
+  // not read with the key, or absent then: the catalog answers (NoSuchBucket, or a bucket created since)
+  return buckets.get(call.caller.tenantId, call.bucket);
 }

@@ -84,7 +84,7 @@ export class S3Dispatcher implements NestMiddleware {
       const address = resolveAddress(rawPath, req.headers.host, this.config.s3Domains);
       resource = address.bucket ? `/${address.bucket}${address.key ? `/${address.key}` : ''}` : '/';
       const query = new URLSearchParams(queryAt === -1 ? '' : rawUrl.slice(queryAt + 1));
-      const caller = await this.authenticator.authenticate({ method: req.method, rawUrl, headers: req.headers });
+      const caller = await this.authenticator.authenticate({ method: req.method, rawUrl, headers: req.headers }, address.bucket);
       const operation = resolveOperation(req.method, address, query, req.headers['x-amz-copy-source'] !== undefined);
       if (caller.tenantStatus === 'suspended' && WRITE_OPERATIONS.has(operation)) {
         throw new FerryError(FerryErrorCode.TenantSuspended, 'This account is suspended: writes are refused. Contact your service provider.');

@@ -3,6 +3,7 @@ import { FerryError, FerryErrorCode } from '@ferry/common';
 import { DataSource } from 'typeorm';
 import { AccessKeyEntity } from '../entities/access-key.entity.js';
 import type { TenantStatus } from '../entities/tenant.entity.js';
+import { BucketEntity, type VersioningState } from '../entities/bucket.entity.js';
 import type { NewAccessKey } from './tenants.repository.js';
 
 export interface KeyOwner {
@@ -12,6 +13,8 @@ export interface KeyOwner {
   container: string;
   secretSealed: Buffer;
   masterKeyId: string;
+  /** The bucket the request named, looked up with the key: null when the tenant has none of that name. */
+  bucket?: BucketEntity | null;
 }
 
 @Injectable()
@@ -38,14 +41,19 @@ export class AccessKeysRepository {
 
   /**
    * The one lookup not scoped by tenant: it is how a request finds its tenant. Revoked keys and
-   * keys of deleted tenants are not found.
+   * keys of deleted tenants are not found. When the request names a bucket, that tenant's bucket
+   * of the name comes in the same round trip (null when it has none): the key decides the tenant,
+   * so the bucket can never be another tenant's.
    */
-  async findActive(accessKeyId: string): Promise<KeyOwner | undefined> {
+  async findActive(accessKeyId: string, bucketName?: string): Promise<KeyOwner | undefined> {
     const rows = (await this.db.query(
-      `SELECT k.access_key_id, k.tenant_id, t.status, t.container, k.secret_sealed, k.master_key_id
-         FROM access_keys k JOIN tenants t ON t.id = k.tenant_id
+      `SELECT k.access_key_id, k.tenant_id, t.status, t.container, k.secret_sealed, k.master_key_id,
+              b.id AS bucket_id, b.name AS bucket_name, b.versioning AS bucket_versioning, b.created_at AS bucket_created_at
+         FROM access_keys k
+         JOIN tenants t ON t.id = k.tenant_id
+         LEFT JOIN buckets b ON b.tenant_id = k.tenant_id AND b.name = $2
         WHERE k.access_key_id = $1 AND k.status = 'active'`,
-      [accessKeyId],
+      [accessKeyId, bucketName ?? null],
     )) as {
       access_key_id: string;
       tenant_id: string;
@@ -53,17 +61,33 @@ export class AccessKeysRepository {
       container: string;
       secret_sealed: Buffer;
       master_key_id: string;
+      bucket_id: string | null;
+      bucket_name: string | null;
+      bucket_versioning: VersioningState | null;
+      bucket_created_at: Date | null;
     }[];
     const row = rows[0];
-    return row
-      ? {
-          accessKeyId: row.access_key_id,
-          tenantId: row.tenant_id,
-          tenantStatus: row.status,
-          container: row.container,
-          secretSealed: row.secret_sealed,
-          masterKeyId: row.master_key_id,
-        }
-      : undefined;
+    if (!row) return undefined;
+    const bucket =
+      bucketName === undefined
+        ? undefined
+        : row.bucket_id === null
+          ? null
+          : Object.assign(new BucketEntity(), {
+              id: row.bucket_id,
+              tenantId: row.tenant_id,
+              name: row.bucket_name!,
+              versioning: row.bucket_versioning!,
+              createdAt: row.bucket_created_at!,
+            });
+    return {
+      accessKeyId: row.access_key_id,
+      tenantId: row.tenant_id,
+      tenantStatus: row.status,
+      container: row.container,
+      secretSealed: row.secret_sealed,
+      masterKeyId: row.master_key_id,
+      bucket,
+    };
   }
 }
