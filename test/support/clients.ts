@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -280,6 +281,19 @@ export async function forwardedUsage(ferry: FerryUnderTest, tenant: TenantSessio
     return last.storedBytes === last.logicalBytes;
   }, timeoutMs, 250);
   return { usage: last!, listed, listedObjects: listing.length };
+}
+
+/**
+ * Usage must match what the bucket lists, and every logical byte must have reached Blob.
+ * Returns the usage for client-specific checks.
+ */
+export async function expectAllForwarded(ferry: FerryUnderTest, tenant: TenantSession): Promise<Usage> {
+  const { usage, listed, listedObjects } = await forwardedUsage(ferry, tenant);
+  expect(usage.logicalBytes).toBeGreaterThan(0);
+  expect(usage.logicalBytes).toBe(listed);
+  expect(usage.objects).toBe(listedObjects);
+  expect(usage.storedBytes).toBe(usage.logicalBytes);
+  return usage;
 }
 
 /** The S3 multipart ETag of a file cut into `partSize` parts: md5 of the parts' md5s, then `-<parts>`. */
