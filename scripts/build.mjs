@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
 const tsconfig = JSON.parse(await readFile(join(root, 'tsconfig.json'), 'utf8'));
+// swc settings shared with the test helper that compiles a worker on its own (test/support/faults.ts)
+const swcOptions = JSON.parse(await readFile(join(root, 'scripts', 'swc.json'), 'utf8'));
 const aliases = Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => [
   name,
   join(root, target).replace(/\.ts$/, '.js'),
@@ -39,16 +41,7 @@ await rm(out, { recursive: true, force: true });
 let count = 0;
 for (const top of ['apps', 'libs', 'test']) {
   for await (const file of sources(join(root, top))) {
-    const { code, map } = await transformFile(file, {
-      sourceMaps: true,
-      jsc: {
-        parser: { syntax: 'typescript', decorators: true },
-        transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
-        target: 'es2022',
-        keepClassNames: true,
-      },
-      module: { type: 'es6' },
-    });
+    const { code, map } = await transformFile(file, { ...swcOptions, sourceMaps: true });
     const target = join(out, relative(root, file)).replace(/\.ts$/, '.js');
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, `${rewriteAliases(code, file)}\n//# sourceMappingURL=${target.split('/').pop()}.map\n`);

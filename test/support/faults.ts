@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -346,8 +346,8 @@ async function* typescriptSources(dir: string): AsyncGenerator<string> {
 }
 
 /**
- * Compiles the worker and the libraries into a private temporary directory (same swc settings as
- * scripts/build.mjs). Not `npm run build`: that empties the shared dist/ that other processes may be
+ * Compiles the worker and the libraries into a private temporary directory (the swc settings of
+ * scripts/build.mjs, from scripts/swc.json). Not `npm run build`: that empties the shared dist/ that other processes may be
  * running from, and compiles everyone's test files too. Returns the directory; remove it when done.
  */
 export async function buildWorkerBundle(): Promise<string> {
@@ -358,17 +358,10 @@ export async function buildWorkerBundle(): Promise<string> {
   const libs = await readdir(join(repoRoot, 'libs'));
   const aliases = new Map(libs.map((name) => [`@ferry/${name}`, join(out, 'libs', name, 'src', 'index.js')]));
   const roots = [join(repoRoot, 'apps', 'worker', 'src'), ...libs.map((name) => join(repoRoot, 'libs', name, 'src'))];
+  const swcOptions = JSON.parse(await readFile(join(repoRoot, 'scripts', 'swc.json'), 'utf8')) as Record<string, unknown>;
   for (const root of roots) {
     for await (const file of typescriptSources(root)) {
-      const { code } = await transformFile(file, {
-        jsc: {
-          parser: { syntax: 'typescript', decorators: true },
-          transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
-          target: 'es2022',
-          keepClassNames: true,
-        },
-        module: { type: 'es6' },
-      });
+      const { code } = await transformFile(file, swcOptions);
       const target = join(out, relative(repoRoot, file)).replace(/\.ts$/, '.js');
       const rewritten = code.replace(/(from\s+|import\s*\(\s*)(['"])(@ferry\/[a-z0-9-]+)\2/g, (_match, head: string, quote: string, spec: string) => {
         const hit = aliases.get(spec);
