@@ -1,9 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { DirectorySync } from './dir-sync.js';
+
+/** What O_DIRECT writes must be aligned to here: the largest logical block size in common use. */
+export const DIRECT_IO_ALIGNMENT = 4096;
+
+/** A new spool file open for writing, and how. */
+export interface SpoolFile {
+  handle: FileHandle;
+  /**
+   * Opened with O_DIRECT: every write must come from aligned memory, at an aligned offset, in
+   * aligned lengths (DIRECT_IO_ALIGNMENT); a short tail is padded and truncated away.
+   */
+  direct: boolean;
+}
 
 /**
  * Durable local staging for incoming bytes, and the operational-recovery cache afterwards.
@@ -13,6 +26,7 @@ import { DirectorySync } from './dir-sync.js';
 export class Spool {
   private readonly knownDirs = new Set<string>();
   private readonly directories = new DirectorySync();
+  private directIo?: Promise<boolean>;
 
   constructor(readonly root: string) {}
 
@@ -45,12 +59,23 @@ export class Spool {
 
   /**
    * A new file (never an existing one) to write to directly; the caller fsyncs and closes it, then
-   * calls `commitDir` so the directory entry is durable too.
+   * calls `commitDir` so the directory entry is durable too. With `preferDirect`, the file is
+   * opened with O_DIRECT when the spool's filesystem takes it: writes skip the page cache, which
+   * saves the kernel a copy of every byte (a third of the gateway's CPU when ingest is busy) and
+   * makes the fsync cheap. The caller must then honour SpoolFile's alignment rules.
    */
-  async openForWrite(relativePath: string): Promise<FileHandle> {
+  async openForWrite(relativePath: string, preferDirect = false): Promise<SpoolFile> {
     const path = this.absolute(relativePath);
     await this.ensureDir(dirname(path));
-    return open(path, 'wx', 0o600);
+    const direct = preferDirect && (await this.supportsDirectIo());
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (direct ? constants.O_DIRECT : 0);
+    return { handle: await open(path, flags, 0o600), direct };
+  }
+
+  /** Probed once: tmpfs and some overlay or network filesystems refuse O_DIRECT (EINVAL). */
+  supportsDirectIo(): Promise<boolean> {
+    this.directIo ??= this.probeDirectIo();
+    return this.directIo;
   }
 
   /** fsyncs the directory holding a newly written file, making its name durable (group commit). */
@@ -81,6 +106,26 @@ export class Spool {
 
   relative(absolutePath: string): string {
     return relative(this.root, absolutePath);
+  }
+
+  private async probeDirectIo(): Promise<boolean> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    const path = join(this.root, `.direct-io-probe-${randomUUID()}`);
+    // WebAssembly memory is page-aligned, as the buffers ingest writes from are
+    const aligned = Buffer.from(new WebAssembly.Memory({ initial: 1 }).buffer, 0, DIRECT_IO_ALIGNMENT);
+    try {
+      const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600);
+      try {
+        await file.write(aligned, 0, DIRECT_IO_ALIGNMENT, 0);
+      } finally {
+        await file.close();
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await rm(path, { force: true });
+    }
   }
 
   private async ensureDir(dir: string): Promise<void> {

@@ -28,7 +28,7 @@ export class BodyDigests {
     for (const hasher of this.inlineHashers) hasher.update(chunk);
   }
 
-  takeBuffer(): Buffer {
+  takeBuffer(): Promise<Buffer> {
     return this.pool.takeBuffer();
   }
 

@@ -154,7 +154,7 @@ export class IngestService {
   ): Promise<Ingested> {
     const spoolPath = this.spool.newPath(tenantId);
     try {
-      const file = await this.spool.openForWrite(spoolPath);
+      const file = await this.spool.openForWrite(spoolPath, true);
       let bytes = 0;
       try {
         const sink = async (source: AsyncIterable<Buffer>) => {
@@ -162,9 +162,9 @@ export class IngestService {
         };
         // pipeline's typings have no overload for a variable number of stages ending in a function
         await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(...stages, sink);
-        await file.sync();
+        await file.handle.sync();
       } finally {
-        await file.close();
+        await file.handle.close();
       }
       const result = await verify(await digests.result(), bytes);
       await this.spool.commitDir(spoolPath);

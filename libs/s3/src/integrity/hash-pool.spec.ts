@@ -6,7 +6,7 @@ import { HASH_BUFFER_BYTES, HashPool, type HashSession } from './hash-pool.js';
 async function feed(pool: HashPool, session: HashSession, data: Buffer, piece = HASH_BUFFER_BYTES): Promise<number> {
   let waited = 0;
   for (let offset = 0; offset < data.length; offset += piece) {
-    const buffer = pool.takeBuffer();
+    const buffer = await pool.takeBuffer();
     const length = data.copy(buffer, 0, offset, Math.min(offset + piece, data.length));
     const pending = session.submit(buffer, length);
     if (pending) {
@@ -48,7 +48,7 @@ describe('HashPool', () => {
     const waited = await feed(pool, session, randomBytes(64 * HASH_BUFFER_BYTES));
     await session.digest();
     expect(waited).toBeGreaterThan(0);
-    const again = pool.takeBuffer();
+    const again = await pool.takeBuffer();
     expect(again.byteLength).toBe(HASH_BUFFER_BYTES);
   });
 });

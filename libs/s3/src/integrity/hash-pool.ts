@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { BufferSlab } from './buffer-slab.js';
 
 /** Digests a HashPool computes off the event loop: the ones that cost most per byte. */
 export type PooledAlgorithm = 'MD5' | 'SHA1' | 'SHA256';
@@ -7,8 +8,12 @@ const NODE_NAMES: Record<PooledAlgorithm, string> = { MD5: 'md5', SHA1: 'sha1', 
 
 /** Size of the buffers bodies are gathered in: fewer, larger messages cost less than many small ones. */
 export const HASH_BUFFER_BYTES = 1024 * 1024;
-/** Buffers kept for reuse once the workers hand them back (bounded: 64 MiB). */
-const POOLED_BUFFERS = 64;
+/**
+ * Buffers ingest may hold at once (256 MiB): a body holds at most the one it fills plus
+ * MAX_IN_FLIGHT waiting for its worker, so this only makes bodies wait beyond ~28 concurrent
+ * large uploads, and it bounds the gateway's memory whatever the load.
+ */
+const SLAB_BUFFERS = 256;
 /** Bytes a session may have in flight before update() makes its caller wait (backpressure). */
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 
@@ -17,14 +22,17 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const sessions = new Map();
+let memory;
 parentPort.on('message', (message) => {
-  if (message.op === 'open') {
+  if (message.op === 'memory') {
+    memory = message;
+  } else if (message.op === 'open') {
     sessions.set(message.id, message.algorithms.map((name) => createHash(name)));
   } else if (message.op === 'update') {
-    const data = new Uint8Array(message.data, 0, message.length);
+    const data = new Uint8Array(memory.slab.buffer, message.index * memory.bufferBytes, message.length);
     for (const hash of sessions.get(message.id) ?? []) hash.update(data);
     // the buffer goes back to the event loop for reuse
-    parentPort.postMessage({ op: 'ack', id: message.id, bytes: message.length, data: message.data }, [message.data]);
+    parentPort.postMessage({ op: 'ack', id: message.id, bytes: message.length, index: message.index });
   } else if (message.op === 'digest') {
     const hashes = sessions.get(message.id) ?? [];
     sessions.delete(message.id);
@@ -36,7 +44,7 @@ parentPort.on('message', (message) => {
 `;
 
 interface Waiter {
-  onAck(bytes: number, data?: ArrayBuffer): void;
+  onAck(bytes: number): void;
   onDigest(digests: Uint8Array[]): void;
   onError(error: Error): void;
 }
@@ -44,6 +52,8 @@ interface Waiter {
 interface Lane {
   worker: Worker;
   waiters: Map<number, Waiter>;
+  /** Slab buffers the worker holds; given back if it dies. */
+  holding: Set<number>;
 }
 
 /**
@@ -53,7 +63,7 @@ interface Lane {
  */
 export class HashPool {
   private readonly lanes: Lane[] = [];
-  private readonly spare: Buffer[] = [];
+  private readonly slab = new BufferSlab(HASH_BUFFER_BYTES, SLAB_BUFFERS);
   private nextLane = 0;
   private nextId = 1;
 
@@ -66,13 +76,26 @@ export class HashPool {
     return new HashSession(this, lane, this.nextId++, algorithms);
   }
 
-  /** A buffer of HASH_BUFFER_BYTES whose memory can move to a worker and back. */
-  takeBuffer(): Buffer {
-    return this.spare.pop() ?? Buffer.allocUnsafeSlow(HASH_BUFFER_BYTES);
+  /**
+   * A page-aligned buffer of HASH_BUFFER_BYTES that the workers can read without a copy; waits
+   * while every buffer is in use.
+   */
+  async takeBuffer(): Promise<Buffer> {
+    return this.slab.view(await this.slab.take());
   }
 
   releaseBuffer(buffer: Buffer): void {
-    if (this.spare.length < POOLED_BUFFERS && buffer.byteLength === HASH_BUFFER_BYTES) this.spare.push(buffer);
+    const index = this.slab.indexOf(buffer);
+    if (index === undefined) throw new Error('not a buffer of this hash pool');
+    this.slab.release(index);
+  }
+
+  /** Hands a filled buffer to a lane's worker; it comes back to the slab when the worker acks. */
+  post(lane: Lane, id: number, buffer: Buffer, length: number): void {
+    const index = this.slab.indexOf(buffer);
+    if (index === undefined) throw new Error('not a buffer of this hash pool');
+    lane.holding.add(index);
+    lane.worker.postMessage({ op: 'update', id, index, length });
   }
 
   async close(): Promise<void> {
@@ -85,10 +108,11 @@ export class HashPool {
   }
 
   private startLane(): Lane {
-    const lane: Lane = { worker: new Worker(WORKER_SOURCE, { eval: true }), waiters: new Map() };
+    const lane: Lane = { worker: new Worker(WORKER_SOURCE, { eval: true }), waiters: new Map(), holding: new Set() };
     lane.worker.unref();
-    lane.worker.on('message', (message: { op: string; id: number; bytes?: number; data?: ArrayBuffer; digests?: Uint8Array[] }) => {
-      if (message.op === 'ack' && message.data) this.releaseBuffer(Buffer.from(message.data));
+    lane.worker.postMessage({ op: 'memory', slab: this.slab.memory, bufferBytes: HASH_BUFFER_BYTES });
+    lane.worker.on('message', (message: { op: string; id: number; bytes?: number; index?: number; digests?: Uint8Array[] }) => {
+      if (message.op === 'ack' && message.index !== undefined && lane.holding.delete(message.index)) this.slab.release(message.index);
       const waiter = lane.waiters.get(message.id);
       if (!waiter) return;
       if (message.op === 'ack') waiter.onAck(message.bytes ?? 0);
@@ -97,6 +121,8 @@ export class HashPool {
     const fail = (error: Error) => {
       for (const waiter of lane.waiters.values()) waiter.onError(error);
       lane.waiters.clear();
+      for (const index of lane.holding) this.slab.release(index);
+      lane.holding.clear();
       // replace the lost worker for later sessions
       const index = this.lanes.indexOf(lane);
       if (index !== -1) this.lanes[index] = this.startLane();
@@ -111,7 +137,7 @@ export class HashPool {
 
 /**
  * One body's digests. The caller fills buffers from takeBuffer() and hands each over with
- * submit(); the buffer's memory moves to the worker (no copy) and comes back to the pool.
+ * submit(); the worker reads the buffer where it is (no copy) and gives it back to the pool.
  */
 export class HashSession {
   private inFlight = 0;
@@ -156,8 +182,7 @@ export class HashSession {
       return undefined;
     }
     this.inFlight += length;
-    const memory = buffer.buffer as ArrayBuffer;
-    this.lane.worker.postMessage({ op: 'update', id: this.id, data: memory, length }, [memory]);
+    this.pool.post(this.lane, this.id, buffer, length);
     if (this.inFlight <= MAX_IN_FLIGHT) return undefined;
     return new Promise<void>((resolve) => (this.drained = resolve));
   }
