@@ -1,13 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
-const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
+// the @ferry/* aliases are tsconfig.json's paths, so the two cannot drift apart
+const tsconfig = JSON.parse(readFileSync(new URL('./tsconfig.json', import.meta.url), 'utf8')) as {
+  compilerOptions: { paths: Record<string, [string]> };
+};
 const alias = Object.fromEntries(
-  ['config', 'catalog', 's3', 'storage', 'queue', 'ledger-contracts', 'common', 'testing'].map((name) => [
-    `@ferry/${name}`,
-    lib(name),
-  ]),
+  Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => [name, fileURLToPath(new URL(target, import.meta.url))]),
 );
 
 // swc, not esbuild: Nest's dependency injection needs the decorator metadata that esbuild drops.
