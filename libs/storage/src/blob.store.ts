@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
+import { readFileRange } from './file-range.js';
 
 export interface SourceSegment {
   /** Absolute path of a file holding part of the blob, in order. */
@@ -62,19 +63,12 @@ export class BlobStore {
         // one request (Put Blob) instead of a staged block and a commit: half the transactions
         // for the small objects backups are full of
         const [only] = blocks;
-        await blob.upload(
-          () => only.handle.createReadStream({ start: only.start, end: only.start + only.length - 1, autoClose: false }),
-          only.length,
-        );
+        await blob.upload(() => blockStream(only), only.length);
         return;
       }
       if (blocks.length > 50_000) throw new Error(`blob ${blobName} would need ${blocks.length} blocks (max 50,000)`);
       await runPool(blocks, options.concurrency, (block) =>
-        blob.stageBlock(
-          block.id,
-          () => block.handle.createReadStream({ start: block.start, end: block.start + block.length - 1, autoClose: false }),
-          block.length,
-        ),
+        blob.stageBlock(block.id, () => blockStream(block), block.length),
       );
       await blob.commitBlockList(blocks.map((block) => block.id));
     } finally {
@@ -119,6 +113,11 @@ export class BlobStore {
   async ping(): Promise<void> {
     await this.service.getProperties();
   }
+}
+
+/** A block's bytes; the SDK calls this again for each retry of the request. */
+function blockStream(block: { handle: FileHandle; start: number; length: number }): Readable {
+  return Readable.from(readFileRange(block.handle, block.start, block.length), { objectMode: false });
 }
 
 function blockId(index: number): string {

@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
-import { BlobStore, Spool } from '@ferry/storage';
+import { BlobStore, readFileRange, Spool } from '@ferry/storage';
 import type { ByteRange } from './range.js';
 
 /**
@@ -65,7 +64,7 @@ function concatenate(slices: { handle: FileHandle; start: number; end: number }[
   async function* bytes() {
     try {
       for (const slice of slices) {
-        yield* createReadStream('', { fd: slice.handle.fd, start: slice.start, end: slice.end, autoClose: false, highWaterMark: 1024 * 1024 });
+        yield* readFileRange(slice.handle, slice.start, slice.end - slice.start + 1);
       }
     } finally {
       await Promise.all(slices.map((slice) => slice.handle.close().catch(() => undefined)));
