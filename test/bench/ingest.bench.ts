@@ -1,14 +1,20 @@
 /**
- * `npm run bench`: gateway ingest beside the same workload written straight to Azurite, in one run.
+ * `npm run bench [-- rounds]`: gateway ingest beside the same workload written straight to Azurite,
+ * in the same run, repeated for a number of rounds (default 3) because a shared VM's figures move
+ * from run to run:
  *  (a) 4 parallel 256 MiB multipart uploads (lib-storage, 8 MiB parts, 4 in flight each)
  *  (b) 1 MiB objects, 32 at a time
- * Prints MB/s, the ratio, p50/p99 latency for (b), the gateway's peak RSS, and how long the worker
- * took to drain the spool to Blob; writes the results to docs/benchmarks.md.
+ *  (c) one 2 GiB PutObject streamed from a file (aws-chunked with a trailing checksum), which shows
+ *      that the gateway's memory does not grow with the object
+ * Prints MB/s, the ratios, p50/p99 latency for (b), the gateway's peak RSS per workload, the CPU
+ * seconds per GiB each process spent (client, gateway, worker, Azurite, Postgres, Redis) and how long
+ * the worker took to drain the spool to Blob; writes the results to docs/benchmarks.md.
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -21,6 +27,8 @@ import { appEnvironment, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
+import { recordResults, report, type Row, type Sample } from './bench-report.js';
+import { CpuMeter, pidsNamed } from './cpu-meter.js';
 
 const MiB = 1024 * 1024;
 const LARGE = 256 * MiB;
@@ -28,27 +36,8 @@ const LARGE_COUNT = 4;
 const SMALL = MiB;
 const SMALL_COUNT = 768;
 const SMALL_CONCURRENCY = 32;
+const HUGE = 2048 * MiB;
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface Figure {
-  name: string;
-  bytes: number;
-  seconds: number;
-  latencies?: number[];
-}
-
-const mbps = (figure: Figure) => figure.bytes / 1e6 / figure.seconds;
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
-
-async function timed(name: string, bytes: number, work: (latencies: number[]) => Promise<void>): Promise<Figure> {
-  const latencies: number[] = [];
-  const start = performance.now();
-  await work(latencies);
-  return { name, bytes, seconds: (performance.now() - start) / 1000, latencies };
-}
 
 async function pool(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -57,12 +46,28 @@ async function pool(count: number, concurrency: number, task: (index: number) =>
   }));
 }
 
-async function peakRss(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+/** The process's resident high-water mark, and a way to start it afresh (Linux clear_refs 5). */
+const rss = {
+  async peak(pid: number): Promise<number> {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  },
+  reset: (pid: number) => writeFile(`/proc/${pid}/clear_refs`, '5'),
+};
+
+/** A file of random bytes written 8 MiB at a time, never held whole in memory. */
+async function randomFile(path: string, size: number): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    for (let written = 0; written < size; written += 8 * MiB) await file.write(randomBytes(Math.min(8 * MiB, size - written)));
+  } finally {
+    await file.close();
+  }
 }
 
 async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a positive integer, not ${process.argv[2]}`);
   const dataDir = await mkdtemp(join(tmpdir(), 'ferry-bench-'));
   // Ferry forwards to an Azurite that keeps its data on disk, as `npm start` runs it; a second one
   // in memory gives the most demanding baseline (it stores nothing durably).
@@ -75,7 +80,7 @@ async function main(): Promise<void> {
   const run = randomBytes(4).toString('hex');
   const config = requireResolved(
     loadConfig({
-      FERRY_DATA_DIR: dataDir,
+      FERRY_DATA_DIR: join(dataDir, 'ferry'),
       FERRY_S3_PORT: String(s3Port),
       FERRY_CONSOLE_PORT: String(consolePort),
       FERRY_ADMIN_TOKEN: `bench-admin-token-${run}`,
@@ -112,71 +117,133 @@ async function main(): Promise<void> {
       credentials: { accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey },
     });
     await s3.send(new CreateBucketCommand({ Bucket: 'bench' }));
-    const onDisk = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`direct-${run}`);
-    const inMemory = BlobServiceClient.fromConnectionString(memoryAzurite.connectionString).getContainerClient(`direct-${run}`);
-    await onDisk.create();
-    await inMemory.create();
+    const services = {
+      disk: BlobServiceClient.fromConnectionString(azurite.connectionString),
+      memory: BlobServiceClient.fromConnectionString(memoryAzurite.connectionString),
+    };
 
     const large = randomBytes(LARGE);
     const small = randomBytes(SMALL);
+    const hugeFile = join(dataDir, 'huge.bin');
+    await randomFile(hugeFile, HUGE);
     const workloads = {
-      largeDirect: (direct: ContainerClient) =>
-        Promise.all(
-          Array.from({ length: LARGE_COUNT }, (_, index) =>
-            direct.getBlockBlobClient(`large-${index}`).uploadData(large, { blockSize: 8 * MiB, concurrency: 4 }),
-          ),
-        ).then(() => undefined),
-      largeFerry: (tag: string) =>
-        Promise.all(
-          Array.from({ length: LARGE_COUNT }, (_, index) =>
-            new Upload({ client: s3, params: { Bucket: 'bench', Key: `${tag}/large-${index}`, Body: large }, partSize: 8 * MiB, queueSize: 4 }).done(),
-          ),
-        ).then(() => undefined),
-      smallDirect: (direct: ContainerClient, latencies: number[]) =>
-        pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
-          const start = performance.now();
-          await direct.getBlockBlobClient(`small-${index}`).uploadData(small);
-          latencies.push(performance.now() - start);
-        }),
-      smallFerry: (tag: string, latencies: number[]) =>
-        pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
-          const start = performance.now();
-          await s3.send(new PutObjectCommand({ Bucket: 'bench', Key: `${tag}/small-${index}`, Body: small }));
-          latencies.push(performance.now() - start);
-        }),
+      a: {
+        bytes: LARGE * LARGE_COUNT,
+        direct: (direct: ContainerClient) =>
+          Promise.all(
+            Array.from({ length: LARGE_COUNT }, (_, index) =>
+              direct.getBlockBlobClient(`large-${index}`).uploadData(large, { blockSize: 8 * MiB, concurrency: 4 }),
+            ),
+          ).then(() => undefined),
+        ferry: (tag: string) =>
+          Promise.all(
+            Array.from({ length: LARGE_COUNT }, (_, index) =>
+              new Upload({ client: s3, params: { Bucket: 'bench', Key: `${tag}/large-${index}`, Body: large }, partSize: 8 * MiB, queueSize: 4 }).done(),
+            ),
+          ).then(() => undefined),
+      },
+      b: {
+        bytes: SMALL * SMALL_COUNT,
+        direct: (direct: ContainerClient, latencies: number[]) =>
+          pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
+            const start = performance.now();
+            await direct.getBlockBlobClient(`small-${index}`).uploadData(small);
+            latencies.push(performance.now() - start);
+          }),
+        ferry: (tag: string, latencies: number[]) =>
+          pool(SMALL_COUNT, SMALL_CONCURRENCY, async (index) => {
+            const start = performance.now();
+            await s3.send(new PutObjectCommand({ Bucket: 'bench', Key: `${tag}/small-${index}`, Body: small }));
+            latencies.push(performance.now() - start);
+          }),
+      },
+      c: {
+        bytes: HUGE,
+        direct: (direct: ContainerClient) =>
+          // the Azure SDK's best for a file: 8 MiB blocks read and staged 4 at a time
+          direct.getBlockBlobClient('huge').uploadFile(hugeFile, { blockSize: 8 * MiB, concurrency: 4 }).then(() => undefined),
+        ferry: (tag: string) =>
+          s3
+            .send(new PutObjectCommand({ Bucket: 'bench', Key: `${tag}/huge`, Body: createReadStream(hugeFile, { highWaterMark: MiB }), ContentLength: HUGE }))
+            .then(() => undefined),
+      },
     };
+    type Group = keyof typeof workloads;
+    const titles: Record<Group, string> = {
+      a: `(a) ${LARGE_COUNT} × 256 MiB multipart`,
+      b: `(b) ${SMALL_COUNT} × 1 MiB, ${SMALL_CONCURRENCY} at a time`,
+      c: `(c) 1 × 2 GiB PutObject, streamed`,
+    };
+    const rows: Row[] = [];
+    const row = (group: Group, label: string, baseline?: Row['baseline']): Row => {
+      const name = `${titles[group]} — ${label}`;
+      let found = rows.find((candidate) => candidate.name === name);
+      if (!found) rows.push((found = { group, name, baseline, samples: [] }));
+      return found;
+    };
+    /** Runs one workload; for the gateway's own workloads, records its peak RSS during it alone. */
+    const timed = async (target: Row, bytes: number, work: (latencies: number[]) => Promise<void>, gatewayRss = !target.baseline) => {
+      const sample: Sample = { bytes, seconds: 0, latencies: [] };
+      if (gatewayRss) await rss.reset(gateway.process.pid!);
+      const cpuBefore = await cpu.snapshot();
+      const start = performance.now();
+      await work(sample.latencies);
+      sample.seconds = (performance.now() - start) / 1000;
+      sample.cpu = CpuMeter.between(cpuBefore, await cpu.snapshot());
+      if (gatewayRss) sample.gatewayPeakRss = await rss.peak(gateway.process.pid!);
+      target.samples.push(sample);
+    };
+    const cpu = new CpuMeter(async () => ({
+      client: [process.pid],
+      gateway: [gateway.process.pid!],
+      worker: [worker.process.pid!],
+      azurite: [azurite.pid!, memoryAzurite.pid!],
+      postgres: await pidsNamed('postgres'),
+      redis: await pidsNamed('redis-server'),
+    }));
     const drained = async () => {
       for (;;) {
-        const { rows } = await catalog.query(`SELECT count(*)::int AS staged FROM objects WHERE state = 'staged'`);
-        if (rows[0].staged === 0) return;
+        const { rows: [{ staged }] } = await catalog.query(`SELECT count(*)::int AS staged FROM objects WHERE state = 'staged'`);
+        if (staged === 0) return;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
 
-    const figures: Figure[] = [];
-    const large4 = `(a) ${LARGE_COUNT} × 256 MiB multipart`;
-    const small32 = `(b) ${SMALL_COUNT} × 1 MiB, ${SMALL_CONCURRENCY} at a time`;
-    figures.push(await timed(`${large4} — direct to Azurite on disk`, LARGE * LARGE_COUNT, () => workloads.largeDirect(onDisk)));
-    figures.push(await timed(`${large4} — direct to Azurite in memory`, LARGE * LARGE_COUNT, () => workloads.largeDirect(inMemory)));
-    figures.push(await timed(`${large4} — Ferry, forwarding at once`, LARGE * LARGE_COUNT, () => workloads.largeFerry('now')));
-    await drained();
-    figures.push(await timed(`${small32} — direct to Azurite on disk`, SMALL * SMALL_COUNT, (latencies) => workloads.smallDirect(onDisk, latencies)));
-    figures.push(await timed(`${small32} — direct to Azurite in memory`, SMALL * SMALL_COUNT, (latencies) => workloads.smallDirect(inMemory, latencies)));
-    figures.push(await timed(`${small32} — Ferry, forwarding at once`, SMALL * SMALL_COUNT, (latencies) => workloads.smallFerry('now', latencies)));
-    await drained();
+    const drain: Row = { group: 'drain', name: 'drain of the deferred backlog (spool → Blob)', samples: [] };
 
-    // Store-and-forward proper: acknowledge during the backup window, forward afterwards.
-    await worker.stop();
-    figures.push(await timed(`${large4} — Ferry, forwarding deferred`, LARGE * LARGE_COUNT, () => workloads.largeFerry('later')));
-    figures.push(await timed(`${small32} — Ferry, forwarding deferred`, SMALL * SMALL_COUNT, (latencies) => workloads.smallFerry('later', latencies)));
-    const gatewayPeak = await peakRss(gateway.process.pid!);
-    worker = app('worker');
-    figures.push(
-      await timed('drain of the deferred backlog (spool → Blob)', LARGE * LARGE_COUNT + SMALL * SMALL_COUNT, async () => {
+    for (let round = 1; round <= rounds; round++) {
+      process.stderr.write(`bench: round ${round} of ${rounds}\n`);
+      // a container per round, the last one deleted, so the in-memory Azurite does not fill the RAM
+      const containers = { disk: services.disk.getContainerClient(`direct-${run}-${round}`), memory: services.memory.getContainerClient(`direct-${run}-${round}`) };
+      await containers.disk.create();
+      await containers.memory.create();
+      for (const group of ['a', 'b', 'c'] as const) {
+        const workload = workloads[group];
+        await timed(row(group, 'direct to Azurite on disk', 'disk'), workload.bytes, (latencies) => workload.direct(containers.disk, latencies));
+        // 2 GiB per round would only measure the in-memory Azurite's garbage collector
+        if (group !== 'c') {
+          await timed(row(group, 'direct to Azurite in memory', 'memory'), workload.bytes, (latencies) => workload.direct(containers.memory, latencies));
+        }
+        await timed(row(group, 'Ferry, forwarding at once'), workload.bytes, (latencies) => workload.ferry('now', latencies));
         await drained();
-      }),
-    );
-    await appendResults(report(figures, gatewayPeak));
+      }
+      // Store-and-forward proper: acknowledge during the backup window, forward afterwards.
+      await worker.stop();
+      for (const group of ['a', 'b', 'c'] as const) {
+        await timed(row(group, 'Ferry, forwarding deferred'), workloads[group].bytes, (latencies) => workloads[group].ferry('later', latencies));
+      }
+      worker = app('worker');
+      lowerPriority(worker.process.pid);
+      await timed(drain, workloads.a.bytes + workloads.b.bytes + workloads.c.bytes, drained, false);
+      await containers.disk.delete();
+      await containers.memory.delete();
+    }
+    const section = report([...rows, drain], rounds, [
+      'Ferry rows are the rate at which the gateway acknowledges: bytes fsync’d in the spool, MD5 and checksums verified, catalogued in Postgres.',
+      'The gateway peak RSS of a row is its high-water mark during that workload alone (reset before each one).',
+    ]);
+    process.stdout.write(`\n${section}\n`);
+    await recordResults(join(root, 'docs', 'benchmarks.md'), section);
   } finally {
     await catalog.end().catch(() => undefined);
     for (const child of [worker, gateway, consoleApp]) await child.stop();
@@ -185,36 +252,6 @@ async function main(): Promise<void> {
     await db.drop();
     await rm(dataDir, { recursive: true, force: true });
   }
-}
-
-function report(figures: Figure[], gatewayPeak: number): string {
-  const lines = [
-    `| workload | MB/s | vs Azurite on disk | vs Azurite in memory | p50 ms | p99 ms |`,
-    `|---|---|---|---|---|---|`,
-    ...figures.map((figure) => {
-      const latency = figure.latencies && figure.latencies.length > 0;
-      const ratio = (suffix: string) => {
-        const baseline = figures.find((other) => other.name.endsWith(suffix) && other.name.slice(0, 3) === figure.name.slice(0, 3));
-        return baseline && baseline !== figure && figure.name.includes('Ferry') ? `${(mbps(figure) / mbps(baseline)).toFixed(2)}×` : '–';
-      };
-      const p = (n: number) => (latency ? percentile(figure.latencies!, n).toFixed(1) : '–');
-      return `| ${figure.name} | ${mbps(figure).toFixed(1)} | ${ratio('on disk')} | ${ratio('in memory')} | ${p(50)} | ${p(99)} |`;
-    }),
-  ];
-  const summary = [`- gateway peak RSS over the whole run: ${(gatewayPeak / MiB).toFixed(0)} MiB`];
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`;
-  const text = [`## Ingest — ${new Date().toISOString()}`, '', `Machine: ${machine}`, '', ...lines, '', ...summary, ''].join('\n');
-  process.stdout.write(`\n${text}\n`);
-  return text;
-}
-
-/** Replaces the previous run's section (everything from its heading on), keeping the notes above it. */
-async function appendResults(section: string): Promise<void> {
-  const path = join(root, 'docs', 'benchmarks.md');
-  const current = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
-  const previous = current.indexOf('\n## Ingest — ');
-  const kept = (previous === -1 ? current : current.slice(0, previous)).trimEnd();
-  await writeFile(path, `${kept}\n\n${section}`);
 }
 
 await main();
