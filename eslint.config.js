@@ -25,6 +25,12 @@ export default tseslint.config(
     },
   },
   {
+    // the native addons' CommonJS wrappers, loaded by worker threads evaluated from source
+    files: ['native/**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', Buffer: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['libs/config/**/*.ts', 'test/**/*.ts', '**/*.spec.ts', 'vitest.config.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
-import { createLogger } from '@ferry/common';
+import { createLogger, type Logger } from '@ferry/common';
 import { QueueModule } from '@ferry/queue';
 import { HashPool } from '@ferry/s3';
 import { StorageModule } from '@ferry/storage';
@@ -30,7 +30,15 @@ export class GatewayModule implements NestModule {
         { provide: GATEWAY_LOGGER, useValue: createLogger('gateway', config.logLevel) },
         Authenticator,
         // MD5 and SHA of request bodies run here, beside the event loop that moves the bytes
-        { provide: HashPool, useFactory: () => new HashPool(Math.max(1, Math.min(4, availableParallelism()))) },
+        {
+          provide: HashPool,
+          inject: [GATEWAY_LOGGER],
+          useFactory: (logger: Logger) => {
+            const pool = new HashPool(Math.max(1, Math.min(4, availableParallelism())));
+            if (pool.md5Engine === 'openssl') logger.warn('the multi-buffer MD5 addon did not build at install: ETags are hashed one body at a time');
+            return pool;
+          },
+        },
         IngestService,
         ObjectCommitter,
         ObjectReader,

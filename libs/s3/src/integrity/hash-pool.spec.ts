@@ -17,9 +17,31 @@ async function feed(pool: HashPool, session: HashSession, data: Buffer, piece = 
   return waited;
 }
 
-describe('HashPool', () => {
-  const pool = new HashPool(2);
+describe.each([
+  { engine: 'multi-buffer', multiBufferMd5: true },
+  { engine: 'openssl', multiBufferMd5: false },
+] as const)('HashPool with $engine MD5', ({ engine, multiBufferMd5 }) => {
+  const pool = new HashPool(2, { multiBufferMd5 });
   afterAll(() => pool.close());
+
+  it('runs the MD5 it was asked for (the addon is built by npm install)', () => {
+    expect(pool.md5Engine).toBe(engine);
+  });
+
+  it('keeps 40 concurrent bodies of mixed sizes apart while their buffers interleave in the workers', async () => {
+    const bodies = Array.from({ length: 40 }, (_, index) => randomBytes([0, 1, 63, 64, 65, 1_000_000, 3 * HASH_BUFFER_BYTES + 5, HASH_BUFFER_BYTES][index % 8]));
+    const digests = await Promise.all(
+      bodies.map(async (body, index) => {
+        const session = pool.session(index % 3 === 0 ? ['MD5', 'SHA256'] : ['MD5']);
+        await feed(pool, session, body, [HASH_BUFFER_BYTES, 65_536, 100_003][index % 3]);
+        return (await session.digest()).map((digest) => digest.toString('hex'));
+      }),
+    );
+    digests.forEach(([md5, sha256], index) => {
+      expect(md5).toBe(createHash('md5').update(bodies[index]).digest('hex'));
+      if (index % 3 === 0) expect(sha256).toBe(createHash('sha256').update(bodies[index]).digest('hex'));
+    });
+  });
 
   it('computes the same digests as node:crypto over many buffers, in order', async () => {
     const data = randomBytes(5 * HASH_BUFFER_BYTES + 12_345);
