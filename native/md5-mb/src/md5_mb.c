@@ -176,66 +176,63 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256i r[8]) {
   }
 }
 
-/* The 8-lane body for CPUs with AVX2 but not AVX-512 (rotates as two shifts). */
-#define MD5_X8_BODY(FN1, FN2, FN3, FN4, ROT)                                                                      \
-  uint32_t sa[8], sb[8], sc[8], sd[8];                                                                            \
-  const uint8_t *p[8];                                                                                            \
-  for (int l = 0; l < 8; l++) {                                                                                   \
-    const int from = l < count ? l : 0;                                                                           \
-    p[l] = lanes[from];                                                                                           \
-    sa[l] = state[from * 4 + 0];                                                                                  \
-    sb[l] = state[from * 4 + 1];                                                                                  \
-    sc[l] = state[from * 4 + 2];                                                                                  \
-    sd[l] = state[from * 4 + 3];                                                                                  \
-  }                                                                                                               \
-  __m256i a = _mm256_loadu_si256((const __m256i *)sa), b = _mm256_loadu_si256((const __m256i *)sb);               \
-  __m256i c = _mm256_loadu_si256((const __m256i *)sc), d = _mm256_loadu_si256((const __m256i *)sd);               \
-  for (size_t block = 0; block < blocks; block++) {                                                               \
-    __m256i w[16];                                                                                                \
-    for (int l = 0; l < 8; l++) {                                                                                 \
-      w[l] = _mm256_loadu_si256((const __m256i *)(p[l] + block * 64));                                            \
-      w[l + 8] = _mm256_loadu_si256((const __m256i *)(p[l] + block * 64 + 32));                                   \
-    }                                                                                                             \
-    transpose8(w);                                                                                                \
-    transpose8(w + 8);                                                                                            \
-    const __m256i aa = a, bb = b, cc = c, dd = d;                                                                 \
-    for (int i = 0; i < 64; i++) {                                                                                \
-      __m256i f;                                                                                                  \
-      if (i < 16) f = FN1(b, c, d);                                                                               \
-      else if (i < 32) f = FN2(b, c, d);                                                                          \
-      else if (i < 48) f = FN3(b, c, d);                                                                          \
-      else f = FN4(b, c, d);                                                                                      \
-      __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a, f), _mm256_add_epi32(_mm256_set1_epi32((int)K[i]), w[word_of(i)])); \
-      sum = ROT(sum, S[i]);                                                                                       \
-      a = d;                                                                                                      \
-      d = c;                                                                                                      \
-      c = b;                                                                                                      \
-      b = _mm256_add_epi32(b, sum);                                                                               \
-    }                                                                                                             \
-    a = _mm256_add_epi32(a, aa);                                                                                  \
-    b = _mm256_add_epi32(b, bb);                                                                                  \
-    c = _mm256_add_epi32(c, cc);                                                                                  \
-    d = _mm256_add_epi32(d, dd);                                                                                  \
-  }                                                                                                               \
-  _mm256_storeu_si256((__m256i *)sa, a);                                                                          \
-  _mm256_storeu_si256((__m256i *)sb, b);                                                                          \
-  _mm256_storeu_si256((__m256i *)sc, c);                                                                          \
-  _mm256_storeu_si256((__m256i *)sd, d);                                                                          \
-  for (int l = 0; l < count; l++) {                                                                               \
-    state[l * 4 + 0] = sa[l];                                                                                     \
-    state[l * 4 + 1] = sb[l];                                                                                     \
-    state[l * 4 + 2] = sc[l];                                                                                     \
-    state[l * 4 + 3] = sd[l];                                                                                     \
-  }
-
 #define AVX2_F(b, c, d) _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d)))
 #define AVX2_G(b, c, d) _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c)))
 #define AVX2_H(b, c, d) _mm256_xor_si256(_mm256_xor_si256(b, c), d)
 #define AVX2_I(b, c, d) _mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, _mm256_set1_epi32(-1))))
 #define AVX2_ROT(x, n) _mm256_or_si256(_mm256_slli_epi32(x, n), _mm256_srli_epi32(x, 32 - (n)))
 
+/* 8 lanes, for CPUs with AVX2 but not AVX-512 (rotates as two shifts). */
 __attribute__((target("avx2"))) static void md5_x8_avx2(uint32_t *state, const uint8_t *const *lanes, int count, size_t blocks) {
-  MD5_X8_BODY(AVX2_F, AVX2_G, AVX2_H, AVX2_I, AVX2_ROT)
+  uint32_t sa[8], sb[8], sc[8], sd[8];
+  const uint8_t *p[8];
+  for (int l = 0; l < 8; l++) {
+    const int from = l < count ? l : 0;
+    p[l] = lanes[from];
+    sa[l] = state[from * 4 + 0];
+    sb[l] = state[from * 4 + 1];
+    sc[l] = state[from * 4 + 2];
+    sd[l] = state[from * 4 + 3];
+  }
+  __m256i a = _mm256_loadu_si256((const __m256i *)sa), b = _mm256_loadu_si256((const __m256i *)sb);
+  __m256i c = _mm256_loadu_si256((const __m256i *)sc), d = _mm256_loadu_si256((const __m256i *)sd);
+  for (size_t block = 0; block < blocks; block++) {
+    __m256i w[16];
+    for (int l = 0; l < 8; l++) {
+      w[l] = _mm256_loadu_si256((const __m256i *)(p[l] + block * 64));
+      w[l + 8] = _mm256_loadu_si256((const __m256i *)(p[l] + block * 64 + 32));
+    }
+    transpose8(w);
+    transpose8(w + 8);
+    const __m256i aa = a, bb = b, cc = c, dd = d;
+    for (int i = 0; i < 64; i++) {
+      __m256i f;
+      if (i < 16) f = AVX2_F(b, c, d);
+      else if (i < 32) f = AVX2_G(b, c, d);
+      else if (i < 48) f = AVX2_H(b, c, d);
+      else f = AVX2_I(b, c, d);
+      __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a, f), _mm256_add_epi32(_mm256_set1_epi32((int)K[i]), w[word_of(i)]));
+      sum = AVX2_ROT(sum, S[i]);
+      a = d;
+      d = c;
+      c = b;
+      b = _mm256_add_epi32(b, sum);
+    }
+    a = _mm256_add_epi32(a, aa);
+    b = _mm256_add_epi32(b, bb);
+    c = _mm256_add_epi32(c, cc);
+    d = _mm256_add_epi32(d, dd);
+  }
+  _mm256_storeu_si256((__m256i *)sa, a);
+  _mm256_storeu_si256((__m256i *)sb, b);
+  _mm256_storeu_si256((__m256i *)sc, c);
+  _mm256_storeu_si256((__m256i *)sd, d);
+  for (int l = 0; l < count; l++) {
+    state[l * 4 + 0] = sa[l];
+    state[l * 4 + 1] = sb[l];
+    state[l * 4 + 2] = sc[l];
+    state[l * 4 + 3] = sd[l];
+  }
 }
 
 #endif
