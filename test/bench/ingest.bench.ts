@@ -98,8 +98,13 @@ async function main(): Promise<void> {
     spawnChild(name, process.execPath, [join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
   const consoleApp = app('console');
   const gateway = app('gateway');
-  let worker = app('worker');
-  lowerPriority(worker.process.pid);
+  // as npm start runs it: forwarding is deferred work
+  const startWorker = () => {
+    const child = app('worker');
+    lowerPriority(child.process.pid);
+    return child;
+  };
+  let worker = startWorker();
   const catalog = new pg.Client({ connectionString: db.url });
   try {
     await waitForPort(s3Port);
@@ -232,8 +237,7 @@ async function main(): Promise<void> {
       for (const group of ['a', 'b', 'c'] as const) {
         await timed(row(group, 'Ferry, forwarding deferred'), workloads[group].bytes, (latencies) => workloads[group].ferry('later', latencies));
       }
-      worker = app('worker');
-      lowerPriority(worker.process.pid);
+      worker = startWorker();
       await timed(drain, workloads.a.bytes + workloads.b.bytes + workloads.c.bytes, drained, false);
       await containers.disk.delete();
       await containers.memory.delete();

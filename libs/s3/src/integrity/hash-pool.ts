@@ -24,8 +24,9 @@ const MAX_IN_FLIGHT = 8 * 1024 * 1024;
  */
 function multiBufferMd5Module(): string | undefined {
   try {
-    const path = createRequire(import.meta.url).resolve('ferry-md5-mb');
-    createRequire(import.meta.url)(path);
+    const require = createRequire(import.meta.url);
+    const path = require.resolve('ferry-md5-mb');
+    require(path); // a module that resolves but will not load (wrong ABI) counts as absent
     return path;
   } catch {
     return undefined;
@@ -61,20 +62,19 @@ const view = (index, length) => {
   if (!slab || slab.length < start + length) slab = new Uint8Array(memory.slab.buffer);
   return slab.subarray(start, start + length);
 };
-const md5Of = (hashers) => hashers.find((hasher) => hasher.md5)?.md5;
 parentPort.on('message', (message) => {
   if (message.op === 'memory') {
     memory = message;
     if (message.md5Module) batcher = new (require(message.md5Module).Md5Batcher)();
   } else if (message.op === 'open') {
     const hashers = message.algorithms.map((name) => (name === 'md5' && batcher ? { md5: batcher.stream() } : { hash: createHash(name) }));
-    if (md5Of(hashers)) md5Open++;
-    sessions.set(message.id, hashers);
+    const md5 = hashers.find((hasher) => hasher.md5)?.md5;
+    if (md5) md5Open++;
+    sessions.set(message.id, { hashers, md5 });
   } else if (message.op === 'update') {
     const data = view(message.index, message.length);
-    const hashers = sessions.get(message.id) ?? [];
+    const { hashers, md5 } = sessions.get(message.id) ?? { hashers: [] };
     for (const hasher of hashers) if (hasher.hash) hasher.hash.update(data);
-    const md5 = md5Of(hashers);
     if (!md5) {
       ack(message.id, message.length, message.index);
       return;
@@ -89,9 +89,9 @@ parentPort.on('message', (message) => {
     if (waiting.size >= Math.min(16, md5Open)) flush();
     else timer ??= setTimeout(flush, ${MD5_WAIT_MS});
   } else if (message.op === 'digest' || message.op === 'close') {
-    const hashers = sessions.get(message.id) ?? [];
+    const { hashers, md5 } = sessions.get(message.id) ?? { hashers: [] };
     sessions.delete(message.id);
-    if (md5Of(hashers)) md5Open--;
+    if (md5) md5Open--;
     if (message.op === 'close') return;
     if (batcher) flush();
     parentPort.postMessage({ op: 'digest', id: message.id, digests: hashers.map((hasher) => (hasher.hash ? hasher.hash.digest() : batcher.digest(hasher.md5))) });
