@@ -1,0 +1,156 @@
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { Decoder, Encoder } from '@toondepauw/node-zstd';
+
+/**
+ * Chunk frames (docs/format.md, "Pack"): `nonce(12) | ciphertext | tag(16)`, AES-256-GCM under the
+ * pack's data key. Everything here is synchronous (except decodeChunkAsync) because it runs inside
+ * the packing worker threads, and imports only Node and npm packages for the same reason.
+ */
+
+export enum ChunkCodec {
+  Stored = 0,
+  Zstd = 1,
+}
+
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+export const FRAME_OVERHEAD = NONCE_BYTES + TAG_BYTES;
+const ID_BYTES = 32;
+const MAX_PLAIN_LENGTH = 0xffff_ffff;
+const CHUNK_AAD_PREFIX = Buffer.from('ferry-chunk/1', 'latin1');
+
+export interface EncodedChunk {
+  id: Buffer;
+  frame: Buffer;
+  plainLength: number;
+  codec: ChunkCodec;
+}
+
+/** A pack, frame or index that fails its tag or does not parse: a read must fail, never return wrong bytes. */
+export class PackIntegrityError extends Error {
+  override readonly name = 'PackIntegrityError';
+}
+
+// The addon's encoder and decoder hold no state between calls (a zstd context per call), so one
+// instance per level serves every caller, concurrent async decodes included.
+const encoders = new Map<number, Encoder>();
+const decoder = new Decoder();
+
+export function zstdEncoder(level: number): Encoder {
+  if (!Number.isInteger(level) || level < 1 || level > 22) throw new RangeError(`zstd level must be an integer from 1 to 22, not ${level}`);
+  let encoder = encoders.get(level);
+  if (!encoder) encoders.set(level, (encoder = new Encoder(level)));
+  return encoder;
+}
+
+export function zstdDecodeSync(data: Buffer, what: string): Buffer {
+  try {
+    return decoder.decodeSync(data);
+  } catch (error) {
+    throw new PackIntegrityError(`${what}: zstd data does not decode`, { cause: error });
+  }
+}
+
+/**
+ * Encrypts `plain` into one buffer `nonce | ciphertext | tag`. One update of the whole input: 64 KiB
+ * updates measured no faster here (both ~1.1-1.4 GB/s for 1 MiB), and the frame is still written once.
+ * The frame owns its ArrayBuffer (never Buffer's shared pool), so a worker thread can transfer it.
+ */
+export function sealFrame(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
+  checkKey(key);
+  const frame = Buffer.allocUnsafeSlow(plain.length + FRAME_OVERHEAD);
+  randomFillSync(frame, 0, NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, frame.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  let at = NONCE_BYTES + cipher.update(plain).copy(frame, NONCE_BYTES);
+  at += cipher.final().copy(frame, at);
+  cipher.getAuthTag().copy(frame, at);
+  return frame;
+}
+
+/** The plaintext of a frame, only once its tag has been checked. */
+export function openFrame(key: Buffer, aad: Buffer, frame: Buffer, what: string): Buffer {
+  checkKey(key);
+  if (frame.length < FRAME_OVERHEAD) throw new PackIntegrityError(`${what}: frame of ${frame.length} bytes is shorter than nonce and tag`);
+  const decipher = createDecipheriv('aes-256-gcm', key, frame.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
+  // one update: unlike encryption, decryption measured ~1.5x faster whole than in 64 KiB pieces
+  const plain = decipher.update(frame.subarray(NONCE_BYTES, frame.length - TAG_BYTES));
+  try {
+    decipher.final();
+  } catch (error) {
+    throw new PackIntegrityError(`${what}: authentication tag does not match`, { cause: error });
+  }
+  return plain;
+}
+
+/** `"ferry-chunk/1" | chunk id | u8 codec | u32 LE plaintext length`: a frame cannot stand in for another chunk. */
+function chunkAad(id: Buffer, codec: ChunkCodec, plainLength: number): Buffer {
+  const aad = Buffer.alloc(CHUNK_AAD_PREFIX.length + ID_BYTES + 5);
+  CHUNK_AAD_PREFIX.copy(aad, 0);
+  id.copy(aad, CHUNK_AAD_PREFIX.length);
+  aad.writeUInt8(codec, CHUNK_AAD_PREFIX.length + ID_BYTES);
+  aad.writeUInt32LE(plainLength, CHUNK_AAD_PREFIX.length + ID_BYTES + 1);
+  return aad;
+}
+
+export function encodeChunk(dataKey: Buffer, id: Buffer, plain: Buffer, compression: { level?: number } | false = { level: 1 }): EncodedChunk {
+  if (id.length !== ID_BYTES) throw new RangeError(`chunk id must be ${ID_BYTES} bytes, not ${id.length}`);
+  if (plain.length > MAX_PLAIN_LENGTH) throw new RangeError(`chunk of ${plain.length} bytes exceeds the u32 length field`);
+  let codec = ChunkCodec.Stored;
+  let body = plain;
+  if (compression !== false) {
+    const compressed = zstdEncoder(compression.level ?? 1).encodeSync(plain);
+    // keep it only if it saves at least 1/32: incompressible data costs one attempt, not a bigger frame
+    if (compressed.length <= plain.length - (plain.length >>> 5)) {
+      codec = ChunkCodec.Zstd;
+      body = compressed;
+    }
+  }
+  return { id, frame: sealFrame(dataKey, chunkAad(id, codec, plain.length), body), plainLength: plain.length, codec };
+}
+
+/** Checks what can be checked before decrypting, then decrypts; returns the stored form (maybe zstd). */
+function openChunk(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: number, frame: Buffer): Buffer {
+  const what = `chunk ${id.toString('base64url')}`;
+  if (id.length !== ID_BYTES) throw new PackIntegrityError(`${what}: chunk id of ${id.length} bytes`);
+  if (codec !== ChunkCodec.Stored && codec !== ChunkCodec.Zstd) throw new PackIntegrityError(`${what}: unknown codec ${String(codec)}`);
+  if (!Number.isInteger(plainLength) || plainLength < 0 || plainLength > MAX_PLAIN_LENGTH) {
+    throw new PackIntegrityError(`${what}: invalid plaintext length ${plainLength}`);
+  }
+  if (codec === ChunkCodec.Stored && frame.length !== plainLength + FRAME_OVERHEAD) {
+    throw new PackIntegrityError(`${what}: stored frame of ${frame.length} bytes for ${plainLength} bytes of plaintext`);
+  }
+  return openFrame(dataKey, chunkAad(id, codec, plainLength), frame, what);
+}
+
+function checkLength(plain: Buffer, plainLength: number, id: Buffer): Buffer {
+  if (plain.length !== plainLength) {
+    throw new PackIntegrityError(`chunk ${id.toString('base64url')}: decompressed to ${plain.length} bytes, not ${plainLength}`);
+  }
+  return plain;
+}
+
+export function decodeChunk(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: number, frame: Buffer): Buffer {
+  const body = openChunk(dataKey, id, codec, plainLength, frame);
+  if (codec === ChunkCodec.Stored) return body;
+  return checkLength(zstdDecodeSync(body, `chunk ${id.toString('base64url')}`), plainLength, id);
+}
+
+/** As decodeChunk, but decompresses on libuv's thread pool so a gateway's event loop keeps serving. */
+export async function decodeChunkAsync(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: number, frame: Buffer): Promise<Buffer> {
+  const body = openChunk(dataKey, id, codec, plainLength, frame);
+  if (codec === ChunkCodec.Stored) return body;
+  let plain: Buffer;
+  try {
+    plain = await decoder.decode(body);
+  } catch (error) {
+    throw new PackIntegrityError(`chunk ${id.toString('base64url')}: zstd data does not decode`, { cause: error });
+  }
+  return checkLength(plain, plainLength, id);
+}
+
+function checkKey(key: Buffer): void {
+  if (key.length !== 32) throw new RangeError(`data key must be 32 bytes, not ${key.length}`);
+}

@@ -1,0 +1,63 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ChunkCodec, decodeChunk, encodeChunk, FRAME_OVERHEAD } from './chunk-frame.js';
+import { PackBuilder } from './pack.builder.js';
+import { decodePackHeader, decodePackIndex, decodePackTrailer, PACK_HEADER_BYTES, PACK_TRAILER_BYTES } from './pack-format.js';
+
+const KEY = createHash('sha256').update('data key').digest();
+const id = (n: number) => createHash('sha256').update(`chunk ${n}`).digest();
+const plain = (n: number) => Buffer.from(`chunk number ${n} `.repeat(50 + n * 10));
+
+describe('PackBuilder', () => {
+  it('lays out header, frames, index and trailer', () => {
+    const packId = randomUUID();
+    const tenantId = randomUUID();
+    const builder = new PackBuilder(packId, tenantId, 5);
+    expect(builder.size).toBe(PACK_HEADER_BYTES);
+    const chunks = [1, 2, 3].map((n) => encodeChunk(KEY, id(n), plain(n)));
+    const entries = chunks.map((chunk) => builder.append(chunk));
+    expect(builder.chunkCount).toBe(3);
+    expect(entries[0].offset).toBe(PACK_HEADER_BYTES);
+    expect(entries[1].offset).toBe(PACK_HEADER_BYTES + chunks[0].frame.length);
+    expect(builder.size).toBe(PACK_HEADER_BYTES + chunks.reduce((sum, chunk) => sum + chunk.frame.length, 0));
+
+    const createdAt = new Date('2026-11-29T05:00:00.000Z');
+    const parts = builder.seal(KEY, [{ seq: 1, type: 'bucket.create', at: createdAt.toISOString(), bucket: 'b' }], createdAt);
+    expect(parts).toHaveLength(3 + 3);
+    chunks.forEach((chunk, i) => expect(parts[1 + i]).toBe(chunk.frame)); // no copies
+    const pack = Buffer.concat(parts);
+    expect(decodePackHeader(pack.subarray(0, PACK_HEADER_BYTES))).toEqual({ packId, keyNumber: 5 });
+    const trailer = decodePackTrailer(pack.subarray(pack.length - PACK_TRAILER_BYTES));
+    expect(trailer).toEqual({ indexOffset: builder.size, indexLength: parts[4].length, keyNumber: 5 });
+    const index = decodePackIndex(KEY, packId, 5, pack.subarray(trailer.indexOffset, trailer.indexOffset + trailer.indexLength));
+    expect(index).toEqual({ version: 1, packId, tenantId, createdAt: createdAt.toISOString(), chunks: entries, events: expect.any(Array) });
+    for (const [i, entry] of index.chunks.entries()) {
+      const frame = pack.subarray(entry.offset, entry.offset + entry.frameLength);
+      expect(decodeChunk(KEY, entry.id, entry.codec, entry.plainLength, frame).equals(plain(i + 1))).toBe(true);
+    }
+  });
+
+  it('refuses appends and a second seal once sealed', () => {
+    const builder = new PackBuilder(randomUUID(), randomUUID(), 1);
+    builder.seal(KEY, []);
+    expect(() => builder.append(encodeChunk(KEY, id(1), plain(1)))).toThrow(/sealed/);
+    expect(() => builder.seal(KEY, [])).toThrow(/sealed/);
+  });
+
+  it('stays usable when sealing fails', () => {
+    const builder = new PackBuilder(randomUUID(), randomUUID(), 1);
+    builder.append(encodeChunk(KEY, id(1), plain(1)));
+    expect(() => builder.seal(Buffer.alloc(16), [])).toThrow(/32 bytes/);
+    builder.append(encodeChunk(KEY, id(2), plain(2)));
+    expect(builder.seal(KEY, [])).toHaveLength(5);
+  });
+
+  it('rejects a malformed pack id, key number or frame', () => {
+    expect(() => new PackBuilder('pack-1', randomUUID(), 1)).toThrow(/UUID/);
+    expect(() => new PackBuilder(randomUUID(), randomUUID(), 0)).toThrow(/key number/);
+    const builder = new PackBuilder(randomUUID(), randomUUID(), 1);
+    expect(() => builder.append({ id: id(1), frame: Buffer.alloc(FRAME_OVERHEAD - 1), plainLength: 0, codec: ChunkCodec.Stored })).toThrow(RangeError);
+    expect(() => builder.append({ id: id(1), frame: Buffer.alloc(FRAME_OVERHEAD + 5), plainLength: 4, codec: ChunkCodec.Stored })).toThrow(RangeError);
+    expect(builder.chunkCount).toBe(0);
+  });
+});
