@@ -7,7 +7,7 @@ import { ObjectsRepository, TenantsRepository } from '@ferry/catalog';
 import { Spool } from '@ferry/storage';
 import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
 import { SPOOL_ORPHAN_AGE_MS, SweepSpoolHandler } from '../../apps/worker/src/maintenance/sweep-spool.handler.js';
-import { eventually, FerryUnderTest } from '../support/ferry.js';
+import { allStored, eventually, FerryUnderTest } from '../support/ferry.js';
 
 describe('tenant lifecycle and the recovery cache', () => {
   let ferry: FerryUnderTest;
@@ -85,7 +85,7 @@ describe('tenant lifecycle and the recovery cache', () => {
     const t = await ferry.tenant('leaving');
     await t.s3.send(new CreateBucketCommand({ Bucket: 'stuff' }));
     await t.s3.send(new PutObjectCommand({ Bucket: 'stuff', Key: 'a', Body: 'bytes' }));
-    expect(await eventually(async () => (await ferry.admin('GET', `/admin/v1/tenants/${t.id}/usage`)).body.storedBytes === 5)).toBe(true);
+    expect(await eventually(async () => allStored(await ferry.admin('GET', `/admin/v1/tenants/${t.id}/usage`), 5))).toBe(true);
     expect(await containerOf(t.id).exists()).toBe(true);
     const refused = await ferry.admin('DELETE', `/admin/v1/tenants/${t.id}`);
     expect(refused.status).toBe(409);

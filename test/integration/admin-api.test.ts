@@ -47,11 +47,19 @@ describe('admin API', () => {
     expect(created.body.secretAccessKey).toHaveLength(40);
 
     const fetched = await http().get(`/admin/v1/tenants/${created.body.id}`).set(auth).expect(200);
-    expect(fetched.body).toMatchObject({ quotaBytes: 10737418240, logicalBytes: 0, storedBytes: 0, objects: 0 });
+    expect(fetched.body).toMatchObject({ quotaBytes: 10737418240, logicalBytes: 0, storedBytes: 0, pendingBytes: 0, objects: 0 });
     expect(JSON.stringify(fetched.body)).not.toContain(created.body.secretAccessKey);
 
     const usage = await http().get(`/admin/v1/tenants/${created.body.id}/usage`).set(auth).expect(200);
-    expect(usage.body).toEqual({ quotaBytes: 10737418240, logicalBytes: 0, storedBytes: 0, objects: 0 });
+    expect(usage.body).toEqual({
+      quotaBytes: 10737418240,
+      logicalBytes: 0,
+      storedBytes: 0,
+      pendingBytes: 0,
+      objects: 0,
+      dedupRatio: null,
+      compressionRatio: null,
+    });
 
     const keys = await http().get(`/admin/v1/tenants/${created.body.id}/keys`).set(auth).expect(200);
     expect(keys.body.keys).toHaveLength(1);

@@ -164,3 +164,13 @@ export async function listKeys(s3: S3Client, bucket: string, prefix = ''): Promi
   } while (token);
   return keys.sort();
 }
+
+/**
+ * A usage response saying every acknowledged byte is in Blob (nothing pending in the spool) and the
+ * tenant keeps `logicalBytes` (exactly, or at least).
+ */
+export function allStored(response: { status: number; body: any }, logicalBytes: number, match: 'exactly' | 'at least' = 'exactly'): boolean {
+  const usage = response.body as { logicalBytes: number; pendingBytes: number; storedBytes: number };
+  const logical = match === 'exactly' ? usage.logicalBytes === logicalBytes : usage.logicalBytes >= logicalBytes;
+  return response.status === 200 && logical && usage.pendingBytes === 0 && usage.storedBytes > 0;
+}

@@ -1,3 +1,4 @@
+import { TenantKeyring } from '@ferry/packing';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
@@ -19,6 +20,7 @@ export class ConsoleModule {
       controllers: [CatalogHealthController, TenantsController],
       providers: [
         TenantsService,
+        TenantKeyring,
         AccessKeyFactory,
         AdminTokenGuard,
         { provide: APP_FILTER, useFactory: () => new ProblemFilter(createLogger('console', config.logLevel)) },

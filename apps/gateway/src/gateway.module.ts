@@ -16,6 +16,8 @@ import { DeleteObjectsOperation } from './operations/delete-objects.operation.js
 import { ListOperations } from './operations/list.operations.js';
 import { ObjectOperations } from './operations/object.operations.js';
 import { ObjectReader } from './read/object-reader.js';
+import { PackedReader } from './read/packed-reader.js';
+import { TenantKeyring } from '@ferry/packing';
 import { Authenticator } from './s3/authenticator.js';
 import { S3Dispatcher } from './s3/s3.dispatcher.js';
 
@@ -42,6 +44,8 @@ export class GatewayModule implements NestModule {
         IngestService,
         ObjectCommitter,
         ObjectReader,
+        PackedReader,
+        TenantKeyring,
         BucketOperations,
         ListOperations,
         ObjectOperations,

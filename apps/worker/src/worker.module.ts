@@ -3,17 +3,20 @@ import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { QueueModule } from '@ferry/queue';
+import { PackingPool, TenantKeyring } from '@ferry/packing';
 import { StorageModule } from '@ferry/storage';
-import { ForwardObjectHandler } from './forward/forward-object.handler.js';
 import { JOB_HANDLERS } from './jobs/job-handler.js';
 import { WorkerHost } from './jobs/worker.host.js';
 import { CollectGarbageHandler } from './maintenance/collect-garbage.handler.js';
 import { EvictCacheHandler } from './maintenance/evict-cache.handler.js';
 import { ReconcileHandler } from './maintenance/reconcile.handler.js';
 import { SweepSpoolHandler } from './maintenance/sweep-spool.handler.js';
+import { SweepPacksHandler } from './maintenance/sweep-packs.handler.js';
+import { PackAssembler } from './repack/pack.assembler.js';
+import { RepackObjectHandler } from './repack/repack-object.handler.js';
 import { WORKER_LOGGER } from './worker.tokens.js';
 
-const handlers = [ForwardObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler];
+const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler];
 
 @Module({})
 export class WorkerModule {
@@ -22,6 +25,9 @@ export class WorkerModule {
       module: WorkerModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
       providers: [
+        { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads) },
+        TenantKeyring,
+        PackAssembler,
         ...handlers,
         { provide: WORKER_LOGGER, useValue: createLogger('worker', config.logLevel) },
         { provide: JOB_HANDLERS, inject: handlers, useFactory: (...all: unknown[]) => all },

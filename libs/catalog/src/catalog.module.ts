@@ -8,8 +8,10 @@ import { GarbageRepository } from './repositories/garbage.repository.js';
 import { ObjectsRepository } from './repositories/objects.repository.js';
 import { TenantsRepository } from './repositories/tenants.repository.js';
 import { UploadsRepository } from './repositories/uploads.repository.js';
+import { ChunksRepository } from './repositories/chunks.repository.js';
+import { TenantKeysRepository } from './repositories/tenant-keys.repository.js';
 
-const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository];
+const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository, ChunksRepository, TenantKeysRepository];
 
 /** The catalog's connection and repositories. Migrations run before any app starts, never from here. */
 @Module({

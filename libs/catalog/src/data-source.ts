@@ -6,6 +6,7 @@ import { MultipartPartEntity, MultipartUploadEntity } from './entities/multipart
 import { ObjectVersionEntity } from './entities/object-version.entity.js';
 import { TenantEntity } from './entities/tenant.entity.js';
 import { InitialCatalog1764000000000 } from './migrations/1764000000000-initial-catalog.js';
+import { Packing1764100000000 } from './migrations/1764100000000-packing.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -16,7 +17,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

@@ -13,3 +13,5 @@ export * from './repositories/objects.repository.js';
 export * from './repositories/garbage.repository.js';
 export * from './repositories/uploads.repository.js';
 export * from './catalog-health.controller.js';
+export * from './repositories/chunks.repository.js';
+export * from './repositories/tenant-keys.repository.js';

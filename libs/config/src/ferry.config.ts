@@ -40,6 +40,11 @@ export interface FerryConfig {
   containerPrefix: string;
   cache: { maxAgeMs: number; maxBytes: number };
   forward: { concurrency: number; blockBytes: number; blockConcurrency: number };
+  /**
+   * The repackaging engine (docs/format.md): pack size and linger, worker threads (default: one
+   * per core), zstd level (0 stores chunks uncompressed), and how long an unreferenced chunk is kept.
+   */
+  packing: { targetBytes: number; lingerMs: number; threads?: number; zstdLevel: number; chunkGraceMs: number };
   reconcileIntervalMs: number;
   logLevel: string;
 }
@@ -108,6 +113,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       blockBytes: e.FERRY_BLOCK_BYTES,
       blockConcurrency: e.FERRY_BLOCK_CONCURRENCY,
     },
+    packing: {
+      targetBytes: e.FERRY_PACK_TARGET_BYTES,
+      lingerMs: e.FERRY_PACK_LINGER_MS,
+      threads: e.FERRY_PACK_THREADS,
+      zstdLevel: e.FERRY_ZSTD_LEVEL,
+      chunkGraceMs: e.FERRY_CHUNK_GRACE_MS,
+    },
     reconcileIntervalMs: e.FERRY_RECONCILE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
@@ -153,6 +165,11 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     FERRY_FORWARD_CONCURRENCY: String(config.forward.concurrency),
     FERRY_BLOCK_BYTES: String(config.forward.blockBytes),
     FERRY_BLOCK_CONCURRENCY: String(config.forward.blockConcurrency),
+    FERRY_PACK_TARGET_BYTES: String(config.packing.targetBytes),
+    FERRY_PACK_LINGER_MS: String(config.packing.lingerMs),
+    ...(config.packing.threads ? { FERRY_PACK_THREADS: String(config.packing.threads) } : {}),
+    FERRY_ZSTD_LEVEL: String(config.packing.zstdLevel),
+    FERRY_CHUNK_GRACE_MS: String(config.packing.chunkGraceMs),
     FERRY_RECONCILE_SECONDS: String(config.reconcileIntervalMs / 1000),
     LOG_LEVEL: config.logLevel,
   };

@@ -12,6 +12,7 @@ export enum JobName {
   Reconcile = 'reconcile',
   EvictCache = 'evict-cache',
   SweepSpool = 'sweep-spool',
+  SweepPacks = 'sweep-packs',
 }
 
 export interface ForwardObjectPayload {
@@ -27,6 +28,7 @@ export interface JobPayloads {
   [JobName.Reconcile]: EmptyPayload;
   [JobName.EvictCache]: EmptyPayload;
   [JobName.SweepSpool]: EmptyPayload;
+  [JobName.SweepPacks]: EmptyPayload;
 }
 
 export const JOB_QUEUE: Record<JobName, QueueName> = {
@@ -35,6 +37,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.Reconcile]: QueueName.Maintenance,
   [JobName.EvictCache]: QueueName.Maintenance,
   [JobName.SweepSpool]: QueueName.Maintenance,
+  [JobName.SweepPacks]: QueueName.Maintenance,
 };
 
 /**

@@ -76,6 +76,25 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Writes a blob from buffers already in memory, in one Put Blob request (a pack is at most a few
+   * tens of MiB; Azure takes up to 5,000 MiB in one). Overwrites.
+   */
+  async putBuffers(container: string, blobName: string, buffers: Buffer[]): Promise<void> {
+    await this.ensureContainer(container);
+    const blob = this.service.getContainerClient(container).getBlockBlobClient(blobName);
+    const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+    await blob.upload(() => Readable.from(buffers, { objectMode: false }), size);
+  }
+
+  /** `count` bytes from `offset`, into one buffer: for the small ranges of a pack a read needs. */
+  async readRange(container: string, blobName: string, offset: number, count: number): Promise<Buffer> {
+    const blob = this.service.getContainerClient(container).getBlobClient(blobName);
+    const buffer = Buffer.allocUnsafe(count);
+    await blob.downloadToBuffer(buffer, offset, count, { concurrency: 1 });
+    return buffer;
+  }
+
   /** Streams `count` bytes from `offset` (the whole blob when count is undefined). */
   async download(container: string, blobName: string, offset = 0, count?: number): Promise<Readable> {
     const blob = this.service.getContainerClient(container).getBlobClient(blobName);

@@ -38,6 +38,13 @@ export class TenantsController {
     return this.tenants.usage(id);
   }
 
+  /** A new data key for the tenant's new packs; packs already written keep theirs (docs/format.md). */
+  @Post(':id/keys/rotate')
+  @HttpCode(200)
+  rotateDataKey(@Param('id', tenantId) id: string) {
+    return this.tenants.rotateDataKey(id);
+  }
+
   @Patch(':id')
   update(@Param('id', tenantId) id: string, @Body(new ZodPipe(updateTenantSchema)) body: UpdateTenantBody) {
     return this.tenants.update(id, body);

@@ -4,6 +4,7 @@ import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode } from '@ferry/common';
 import { AccessKeysRepository, TenantsRepository, type AccessKeyEntity, type TenantEntity } from '@ferry/catalog';
 import { BlobStore, Spool } from '@ferry/storage';
+import { TenantKeyring } from '@ferry/packing';
 import { AccessKeyFactory } from './access-key.factory.js';
 import type { CreateTenantBody, UpdateTenantBody } from './tenants.dto.js';
 
@@ -20,6 +21,9 @@ export interface UsageView {
   logicalBytes: number;
   storedBytes: number;
   objects: number;
+  pendingBytes: number;
+  dedupRatio: number | null;
+  compressionRatio: number | null;
 }
 
 export const tenantView = (tenant: TenantEntity): TenantView => ({
@@ -47,6 +51,7 @@ export class TenantsService {
     private readonly keyFactory: AccessKeyFactory,
     private readonly blobs: BlobStore,
     private readonly spool: Spool,
+    private readonly keyring: TenantKeyring,
   ) {}
 
   async create(body: CreateTenantBody) {
@@ -70,6 +75,11 @@ export class TenantsService {
 
   async usage(tenantId: string): Promise<UsageView> {
     return this.usageOf(await this.tenants.get(tenantId));
+  }
+
+  async rotateDataKey(tenantId: string): Promise<{ dataKeyNumber: number }> {
+    await this.tenants.get(tenantId);
+    return { dataKeyNumber: await this.keyring.rotate(tenantId) };
   }
 
   async update(tenantId: string, body: UpdateTenantBody): Promise<TenantView> {

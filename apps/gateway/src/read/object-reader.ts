@@ -3,11 +3,13 @@ import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
 import { BlobStore, readFileRange, Spool } from '@ferry/storage';
+import { PackedReader } from './packed-reader.js';
 import type { ByteRange } from './range.js';
 
 /**
  * Serves an object's bytes from the spool while it is there (acknowledged but not yet forwarded,
- * or still in the recovery cache), else from its blob: read-after-write at all times. Spool files
+ * or still in the recovery cache), else from its packs (or, forwarded before the repackaging engine,
+ * its own blob): read-after-write at all times. Spool files
  * are opened before any byte is sent, so an eviction racing the read falls back to Blob cleanly.
  */
 @Injectable()
@@ -16,6 +18,7 @@ export class ObjectReader {
     private readonly objects: ObjectsRepository,
     private readonly spool: Spool,
     private readonly blobs: BlobStore,
+    private readonly packed: PackedReader,
   ) {}
 
   async open(container: string, object: ObjectVersionEntity, range: ByteRange): Promise<Readable> {
@@ -32,9 +35,9 @@ export class ObjectReader {
         if (retry) return retry;
       }
     }
-    if (object.state !== 'stored' || !object.blobName) {
-      throw new Error(`object ${object.id} is staged but its spool files are missing`);
-    }
+    if (object.state !== 'stored') throw new Error(`object ${object.id} is staged but its spool files are missing`);
+    if (object.packed) return this.packed.open(object.tenantId, container, object.id, object.size, range);
+    if (!object.blobName) throw new Error(`stored object ${object.id} has neither a manifest nor a blob`);
     return this.blobs.download(container, object.blobName, range.start, range.end - range.start + 1);
   }
 

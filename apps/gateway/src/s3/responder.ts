@@ -36,6 +36,9 @@ export function sendError(res: Response, error: unknown, context: { requestId: s
     res.destroy();
     return;
   }
+  // an error found after the object's headers were set (a pack that fails its check) must not go
+  // out with them: a client would check the error body against the object's checksum
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.setHeader('x-amz-request-id', context.requestId);
   if (shape.code === 'NotModified' || context.method === 'HEAD') {
     res.status(shape.status);

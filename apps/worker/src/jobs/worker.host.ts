@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Worker, type Job } from 'bullmq';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import type { Logger } from '@ferry/common';
@@ -13,11 +13,12 @@ const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (con
   [JobName.Reconcile]: (config) => config.reconcileIntervalMs,
   [JobName.EvictCache]: (config) => Math.min(60_000, config.reconcileIntervalMs),
   [JobName.SweepSpool]: () => 15 * 60_000,
+  [JobName.SweepPacks]: () => 15 * 60_000,
 };
 
 /** Runs BullMQ workers for every queue and schedules the periodic maintenance jobs. */
 @Injectable()
-export class WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly registry: JobRegistry;
   private readonly workers: Worker[] = [];
   private scheduleTimer?: NodeJS.Timeout;
@@ -65,7 +66,8 @@ export class WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown
     this.logger.info({ queues: Object.values(QueueName) }, 'worker ready');
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the packing pool and assembler stop: running jobs finish with them. */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
     await Promise.all(this.workers.map((worker) => worker.close()));
   }

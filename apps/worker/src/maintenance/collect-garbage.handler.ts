@@ -1,23 +1,33 @@
-import { Injectable } from '@nestjs/common';
-import { GarbageRepository } from '@ferry/catalog';
+import { Inject, Injectable } from '@nestjs/common';
+import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import { ChunksRepository, GarbageRepository } from '@ferry/catalog';
 import { JobName } from '@ferry/queue';
 import { BlobStore, Spool } from '@ferry/storage';
 import type { JobHandler } from '../jobs/job-handler.js';
 
 const BATCH = 500;
 
-/** Drains the garbage outbox: blobs and spool files whose rows are gone. Removing twice is harmless. */
+/**
+ * Forgets chunks no manifest has named for the grace period, then packs left with no chunk (their
+ * blobs join the outbox), then drains the garbage outbox: blobs and spool files whose rows are gone.
+ * Removing twice is harmless. (Rewriting packs that are only partly live is the prune job's.)
+ */
 @Injectable()
 export class CollectGarbageHandler implements JobHandler<JobName.CollectGarbage> {
   readonly job = JobName.CollectGarbage;
 
   constructor(
+    @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
+    private readonly chunks: ChunksRepository,
     private readonly garbage: GarbageRepository,
     private readonly blobs: BlobStore,
     private readonly spool: Spool,
   ) {}
 
   async handle(): Promise<void> {
+    const grace = this.config.packing.chunkGraceMs;
+    while ((await this.chunks.collectChunks(grace, BATCH)) === BATCH);
+    while ((await this.chunks.collectEmptyPacks(grace, BATCH)) === BATCH);
     for (;;) {
       const batch = await this.garbage.next(BATCH);
       for (const item of batch) {

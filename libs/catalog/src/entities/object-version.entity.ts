@@ -48,6 +48,8 @@ export class ObjectVersionEntity {
   @Column('jsonb', { nullable: true }) parts: PartInfo[] | null;
   @Column('jsonb', { nullable: true }) spool: SpoolSegment[] | null;
   @Column('text', { name: 'blob_name', nullable: true }) blobName: string | null;
+  /** Stored as chunks in packs (its manifest is in object_chunks), not as a blob of its own. */
+  @Column('boolean') packed: boolean;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column('timestamptz', { name: 'stored_at', nullable: true }) storedAt: Date | null;
 }

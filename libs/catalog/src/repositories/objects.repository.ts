@@ -8,6 +8,7 @@ import {
   type SpoolSegment,
   type StoredHeaders,
 } from '../entities/object-version.entity.js';
+import { insertManifest } from './chunks.repository.js';
 import { pgCode, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION } from './pg-errors.js';
 
 export const NULL_VERSION = 'null';
@@ -85,6 +86,41 @@ export class ObjectsRepository {
       }
       throw error;
     }
+  }
+
+  /**
+   * CopyObject by reference: commits `object` as the key's `null` version, stored at once, with the
+   * manifest of `sourceId` (its chunks gain a reference each). The source row is locked first, so a
+   * delete racing the copy either waits or makes this return false (the caller copies bytes then).
+   */
+  async copyPackedNullVersion(
+    tenantId: string,
+    bucketId: string,
+    container: string,
+    object: Omit<NewObjectVersion, 'spool'>,
+    sourceId: string,
+  ): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const source = (await tx.query(
+        `SELECT 1 FROM objects WHERE tenant_id = $1 AND id = $2 AND state = 'stored' AND packed FOR SHARE`,
+        [tenantId, sourceId],
+      )) as unknown[];
+      if (source.length === 0) return false;
+      const manifest = (await tx.query(
+        `SELECT chunk_id, "offset", length FROM object_chunks WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq`,
+        [tenantId, sourceId],
+      )) as { chunk_id: Buffer; offset: string; length: number }[];
+      // the source may be the very version this copy replaces: its manifest is read before it goes
+      await insertNullVersion(tx, tenantId, bucketId, container, { ...object, spool: [] });
+      await tx.query(`UPDATE objects SET state = 'stored', packed = true, spool = NULL, stored_at = now() WHERE id = $1`, [object.id]);
+      await insertManifest(
+        tx.query.bind(tx),
+        tenantId,
+        object.id,
+        manifest.map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length })),
+      );
+      return true;
+    });
   }
 
   async getLatest(tenantId: string, bucketId: string, key: string): Promise<ObjectVersionEntity | undefined> {
@@ -204,11 +240,11 @@ const PUT_NULL_VERSION = `
     DELETE FROM objects
      WHERE tenant_id = $1::uuid AND bucket_id = $2::uuid AND key = $3::text AND version_id = 'null'
        AND EXISTS (SELECT 1 FROM locked)
-    RETURNING id, spool
+    RETURNING id, spool, blob_name
   ),
   collected AS (
     INSERT INTO garbage (tenant_id, container, blob_name, spool_path)
-    SELECT $1::uuid, $4::text, 'objects/' || old.id, NULL FROM old
+    SELECT $1::uuid, $4::text, old.blob_name, NULL FROM old WHERE old.blob_name IS NOT NULL
     UNION ALL
     SELECT $1::uuid, $4::text, NULL, segment ->> 'path' FROM old, jsonb_array_elements(coalesce(old.spool, '[]'::jsonb)) AS segment
   ),
@@ -255,17 +291,16 @@ async function removeVersion(
 ): Promise<boolean> {
   const deleted = (await tx.query(
     `DELETE FROM objects WHERE tenant_id = $1 AND bucket_id = $2 AND key = $3 AND version_id = $4
-     RETURNING id, spool`,
+     RETURNING id, spool, blob_name`,
     [tenantId, bucketId, key, versionId],
-  )) as [{ id: string; spool: SpoolSegment[] | null }[], number];
+  )) as [{ id: string; spool: SpoolSegment[] | null; blob_name: string | null }[], number];
   for (const row of deleted[0]) {
-    // The blob may not exist yet (still staged); the forwarder checks the row after uploading, and
-    // this entry covers the other order.
-    const garbage: Pick<GarbageEntity, 'tenantId' | 'container' | 'blobName' | 'spoolPath'>[] = [
-      { tenantId, container, blobName: objectBlobName(row.id), spoolPath: null },
-    ];
+    // A repacked object's chunks lose a reference by trigger as its manifest goes with the row; only
+    // a plain blob (forwarded before the repackaging engine) and spool files are removed by name.
+    const garbage: Pick<GarbageEntity, 'tenantId' | 'container' | 'blobName' | 'spoolPath'>[] = [];
+    if (row.blob_name) garbage.push({ tenantId, container, blobName: row.blob_name, spoolPath: null });
     for (const segment of row.spool ?? []) garbage.push({ tenantId, container, blobName: null, spoolPath: segment.path });
-    await tx.insert(GarbageEntity, garbage);
+    if (garbage.length > 0) await tx.insert(GarbageEntity, garbage);
   }
   return deleted[0].length > 0;
 }

@@ -23,6 +23,12 @@ export interface TenantUsage {
   logicalBytes: number;
   objects: number;
   storedBytes: number;
+  /** Acknowledged bytes still only in the spool, waiting to be repacked into Blob. */
+  pendingBytes: number;
+  /** Logical bytes of repacked objects per distinct chunk byte; null before the first pack. */
+  dedupRatio: number | null;
+  /** Distinct chunk bytes per stored frame byte; null before the first pack. */
+  compressionRatio: number | null;
 }
 
 /** Operator-level access to tenants: the only catalog code that is not scoped to one tenant. */
@@ -63,16 +69,34 @@ export class TenantsRepository {
     return this.get(tenantId);
   }
 
-  /** What the tenant keeps: latest and noncurrent versions, in-flight multipart parts excluded. */
+  /**
+   * What the tenant keeps (latest and noncurrent versions, in-flight multipart parts excluded) and
+   * what that costs in Blob: its packs, overhead included, plus any object forwarded as a plain blob
+   * before the repackaging engine. The ratios compare the logical bytes of repacked objects with the
+   * distinct chunk bytes they name (dedup) and those with the frames stored for them (compression).
+   */
   async usage(tenantId: string): Promise<TenantUsage> {
     const [row] = (await this.db.query(
       `SELECT coalesce(sum(size) FILTER (WHERE NOT is_delete_marker), 0)::bigint AS logical,
               count(*) FILTER (WHERE NOT is_delete_marker)::bigint AS objects,
-              coalesce(sum(size) FILTER (WHERE state = 'stored' AND NOT is_delete_marker), 0)::bigint AS stored
+              coalesce(sum(size) FILTER (WHERE state = 'stored' AND blob_name IS NOT NULL), 0)::bigint AS plain,
+              coalesce(sum(size) FILTER (WHERE packed), 0)::bigint AS packed,
+              coalesce(sum(size) FILTER (WHERE state = 'staged'), 0)::bigint AS pending,
+              (SELECT coalesce(sum(size), 0)::bigint FROM packs WHERE tenant_id = $1 AND state = 'stored') AS packs,
+              (SELECT coalesce(sum(plain_length), 0)::bigint FROM chunks WHERE tenant_id = $1 AND pack_id IS NOT NULL) AS unique_plain,
+              (SELECT coalesce(sum(frame_length), 0)::bigint FROM chunks WHERE tenant_id = $1 AND pack_id IS NOT NULL) AS frames
          FROM objects WHERE tenant_id = $1`,
       [tenantId],
-    )) as { logical: string; objects: string; stored: string }[];
-    return { logicalBytes: Number(row.logical), objects: Number(row.objects), storedBytes: Number(row.stored) };
+    )) as { logical: string; objects: string; plain: string; packed: string; pending: string; packs: string; unique_plain: string; frames: string }[];
+    const ratio = (numerator: number, denominator: number) => (denominator > 0 ? Math.round((numerator / denominator) * 1000) / 1000 : null);
+    return {
+      logicalBytes: Number(row.logical),
+      objects: Number(row.objects),
+      storedBytes: Number(row.plain) + Number(row.packs),
+      pendingBytes: Number(row.pending),
+      dedupRatio: ratio(Number(row.packed), Number(row.unique_plain)),
+      compressionRatio: ratio(Number(row.unique_plain), Number(row.frames)),
+    };
   }
 
   /** True when the tenant still owns buckets (hence possibly data) or unfinished uploads. */

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import type { Logger } from '@ferry/common';
+import { ChunksRepository } from '@ferry/catalog';
+import { PackBuilder, packBlobName, type CatalogEvent, type EncodedFrame, type PackChunkEntry, type TenantKeys } from '@ferry/packing';
+import { BlobStore } from '@ferry/storage';
+import { WORKER_LOGGER } from '../worker.tokens.js';
+
+export interface PackTarget {
+  tenantId: string;
+  container: string;
+  keys: TenantKeys;
+}
+
+interface OpenPack {
+  builder: PackBuilder;
+  placed: PackChunkEntry[];
+  target: PackTarget;
+  dataKey: Buffer;
+  events: CatalogEvent[];
+  committed: Promise<void>;
+  settle: { resolve: () => void; reject: (error: unknown) => void };
+  timer?: NodeJS.Timeout;
+}
+
+/** Packs being uploaded at once, across tenants: bounds the memory they hold. */
+const MAX_UPLOADING = 3;
+
+/**
+ * Gathers the frames of every object this worker is repacking into one open pack per tenant and
+ * writes it as one blob when it reaches the target size, or when nothing has been added for the
+ * linger time. Each caller gets a promise that settles when the pack holding its frames (or its
+ * catalog event) is in Blob and recorded in Postgres: only then may an object be marked stored.
+ */
+@Injectable()
+export class PackAssembler implements OnApplicationShutdown {
+  private readonly open = new Map<string, OpenPack>();
+  private uploading = 0;
+  private readonly roomWaiters: (() => void)[] = [];
+
+  constructor(
+    @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
+    @Inject(WORKER_LOGGER) private readonly logger: Logger,
+    private readonly chunks: ChunksRepository,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  /** Resolves when fewer than MAX_UPLOADING packs are in flight: callers wait before encoding more. */
+  async room(): Promise<void> {
+    while (this.uploading >= MAX_UPLOADING) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Appends frames to the tenant's open pack; the promise settles once they are durable. */
+  append(target: PackTarget, frames: EncodedFrame[]): Promise<void>[] {
+    const settled = new Set<Promise<void>>();
+    for (const frame of frames) {
+      const pack = this.packFor(target);
+      pack.placed.push(pack.builder.append({ id: toBuffer(frame.id), frame: toBuffer(frame.frame), plainLength: frame.plainLength, codec: frame.codec }));
+      settled.add(pack.committed);
+      if (pack.builder.size >= this.config.packing.targetBytes) this.seal(pack);
+      else this.linger(pack);
+    }
+    return [...settled];
+  }
+
+  /** Adds a catalog event to the tenant's open pack: it reaches the container with the pack. */
+  record(target: PackTarget, event: CatalogEvent): Promise<void> {
+    const pack = this.packFor(target);
+    pack.events.push(event);
+    this.linger(pack);
+    return pack.committed;
+  }
+
+  onApplicationShutdown(): void {
+    for (const pack of this.open.values()) this.seal(pack);
+  }
+
+  private packFor(target: PackTarget): OpenPack {
+    const current = this.open.get(target.tenantId);
+    if (current && current.builder.keyNumber === target.keys.current.number) return current;
+    if (current) this.seal(current);
+    let settle!: OpenPack['settle'];
+    const committed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // a pack nobody awaits any more (all its jobs failed) must not crash the process
+    committed.catch(() => undefined);
+    const pack: OpenPack = {
+      builder: new PackBuilder(randomUUID(), target.tenantId, target.keys.current.number),
+      placed: [],
+      target,
+      dataKey: target.keys.current.key,
+      events: [],
+      committed,
+      settle,
+    };
+    this.open.set(target.tenantId, pack);
+    return pack;
+  }
+
+  private linger(pack: OpenPack): void {
+    clearTimeout(pack.timer);
+    pack.timer = setTimeout(() => this.seal(pack), this.config.packing.lingerMs);
+  }
+
+  private seal(pack: OpenPack): void {
+    clearTimeout(pack.timer);
+    if (this.open.get(pack.target.tenantId) !== pack) return;
+    this.open.delete(pack.target.tenantId);
+    this.uploading++;
+    this.write(pack).then(pack.settle.resolve, (error: unknown) => {
+      this.logger.warn({ tenantId: pack.target.tenantId, packId: pack.builder.packId, err: error }, 'pack upload failed; its objects will be retried');
+      pack.settle.reject(error);
+    });
+  }
+
+  private async write(pack: OpenPack): Promise<void> {
+    const { builder, target } = pack;
+    try {
+      const entries = pack.placed;
+      const buffers = builder.seal(pack.dataKey, pack.events);
+      const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+      await this.chunks.beginPack(target.tenantId, { id: builder.packId, keyNumber: builder.keyNumber, size, chunkCount: entries.length });
+      await this.blobs.putBuffers(target.container, packBlobName(builder.packId), buffers);
+      await this.chunks.commitPack(target.tenantId, {
+        id: builder.packId,
+        keyNumber: builder.keyNumber,
+        size,
+        chunks: entries.map((entry) => ({ id: entry.id, frameOffset: entry.offset, frameLength: entry.frameLength, codec: entry.codec })),
+      });
+      this.logger.debug({ tenantId: target.tenantId, packId: builder.packId, bytes: size, chunks: entries.length, events: pack.events.length }, 'pack written');
+    } finally {
+      this.uploading--;
+      this.roomWaiters.splice(0).forEach((wake) => wake());
+    }
+  }
+}
+
+/** A frame that came back from a worker thread as a plain Uint8Array. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,145 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable } from '@nestjs/common';
+import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { ChunksRepository, ObjectsRepository, TenantsRepository, type CutChunk, type ObjectVersionEntity } from '@ferry/catalog';
+import { JobName, type ForwardObjectPayload } from '@ferry/queue';
+import { DEFAULT_CHUNKING, encodeChunkId, PackingPool, TenantKeyring, type EncodedFrame } from '@ferry/packing';
+import { Spool } from '@ferry/storage';
+import type { JobHandler } from '../jobs/job-handler.js';
+import { WORKER_LOGGER } from '../worker.tokens.js';
+import { PackAssembler, type PackTarget } from './pack.assembler.js';
+
+/** Plaintext bytes sent to a worker thread per encode task. */
+const ENCODE_BATCH_BYTES = 8 * 1024 * 1024;
+/** How often a job waiting for chunks another ingest is storing looks again. */
+const WAIT_STEP_MS = 100;
+
+/**
+ * Repacks one acknowledged object from the spool into its tenant's packs (docs/format.md): cut it
+ * into chunks, claim the ones the tenant's dedup index does not know, compress and encrypt those
+ * into the open pack, and once every chunk and the object's manifest are in Blob, record the
+ * manifest and mark the object stored — in one transaction. Idempotent: a retry re-cuts the same
+ * chunks, takes back its own claims and stores only what is still missing.
+ */
+@Injectable()
+export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
+  readonly job = JobName.ForwardObject;
+
+  constructor(
+    @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
+    @Inject(WORKER_LOGGER) private readonly logger: Logger,
+    private readonly objects: ObjectsRepository,
+    private readonly tenants: TenantsRepository,
+    private readonly chunks: ChunksRepository,
+    private readonly keyring: TenantKeyring,
+    private readonly pool: PackingPool,
+    private readonly assembler: PackAssembler,
+    private readonly spool: Spool,
+  ) {}
+
+  async handle({ tenantId, objectId }: ForwardObjectPayload): Promise<void> {
+    const object = await this.objects.getById(tenantId, objectId);
+    if (!object || object.state === 'stored') return;
+    const tenant = await this.tenants.get(tenantId).catch((error: unknown) => {
+      if (error instanceof FerryError && error.code === FerryErrorCode.TenantNotFound) return undefined;
+      throw error;
+    });
+    if (!tenant) return;
+    if (!object.spool) throw new Error(`staged object ${objectId} has no spooled bytes`);
+    const target: PackTarget = { tenantId, container: tenant.container, keys: await this.keyring.forTenant(tenantId) };
+    const pieces = object.spool.map((segment) => ({ path: this.spool.absolute(segment.path), size: segment.size }));
+    const cut = await this.pool.cut({ pieces, idKey: target.keys.chunkIdKey, params: DEFAULT_CHUNKING });
+    const chunks: CutChunk[] = cut.offsets.map((offset, i) => ({
+      id: Buffer.from(cut.ids.subarray(i * 32, i * 32 + 32)),
+      offset,
+      length: cut.lengths[i],
+    }));
+    for (;;) {
+      const claimed = await this.chunks.claim(tenantId, objectId, chunks);
+      const pending = await this.store(target, pieces, chunks, claimed);
+      const context = await this.chunks.putEventContext(tenantId, objectId);
+      if (!context) return; // deleted meanwhile: its claimed chunks are unreferenced and will be collected
+      pending.push(this.assembler.record(target, putEvent(object, context, chunks)));
+      await Promise.all(pending);
+      if (!(await this.awaitOthers(tenantId, chunks))) continue;
+      const outcome = await this.chunks.commitManifest(tenantId, objectId, chunks);
+      if (outcome === 'chunk-gone') {
+        this.logger.info({ tenantId, objectId }, 'a deduplicated chunk was collected meanwhile; storing it again');
+        continue;
+      }
+      this.logger.debug({ tenantId, objectId, bytes: object.size, chunks: chunks.length, claimed: claimed.size, outcome }, 'object repacked');
+      return;
+    }
+  }
+
+  /** Encodes the claimed chunks in worker threads and hands their frames to the open pack. */
+  private async store(target: PackTarget, pieces: { path: string; size: number }[], chunks: CutChunk[], claimed: Set<string>): Promise<Promise<void>[]> {
+    const mine = new Map<string, CutChunk>();
+    for (const chunk of chunks) {
+      const hex = chunk.id.toString('hex');
+      if (claimed.has(hex) && !mine.has(hex)) mine.set(hex, chunk);
+    }
+    const batches: CutChunk[][] = [];
+    let batch: CutChunk[] = [];
+    let bytes = 0;
+    for (const chunk of mine.values()) {
+      if (batch.length > 0 && bytes + chunk.length > ENCODE_BATCH_BYTES) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(chunk);
+      bytes += chunk.length;
+    }
+    if (batch.length > 0) batches.push(batch);
+    const pending: Promise<void>[] = [];
+    // two batches in flight: one encoding while the previous one is appended
+    let previous: Promise<EncodedFrame[]> | undefined;
+    const dataKey = target.keys.current.key;
+    const zstdLevel = this.config.packing.zstdLevel;
+    for (const next of batches) {
+      await this.assembler.room();
+      const encoding = this.pool.encode({ pieces, chunks: next, dataKey, zstdLevel });
+      if (previous) pending.push(...this.assembler.append(target, await previous));
+      previous = encoding;
+    }
+    if (previous) pending.push(...this.assembler.append(target, await previous));
+    return pending;
+  }
+
+  /**
+   * Waits until every chunk of the object has a pack. Chunks another ingest claimed are its to store;
+   * false when one of those claims went stale (that ingest died), so the caller claims again.
+   */
+  private async awaitOthers(tenantId: string, chunks: CutChunk[]): Promise<boolean> {
+    const ids = chunks.map((chunk) => chunk.id);
+    for (;;) {
+      const { waiting, stale } = await this.chunks.unstored(tenantId, ids);
+      if (stale > 0) return false;
+      if (waiting === 0) return true;
+      await sleep(WAIT_STEP_MS);
+    }
+  }
+}
+
+function putEvent(object: ObjectVersionEntity, context: { seq: number; bucket: string }, chunks: CutChunk[]) {
+  return {
+    seq: context.seq,
+    type: 'object.put' as const,
+    at: new Date().toISOString(),
+    bucket: context.bucket,
+    key: object.key,
+    versionId: object.versionId,
+    objectId: object.id,
+    size: object.size,
+    etag: object.etag,
+    contentType: object.contentType,
+    headers: object.headers,
+    userMetadata: object.userMetadata,
+    checksums: object.checksums,
+    checksumType: object.checksumType,
+    parts: object.parts,
+    chunks: chunks.map((chunk): [string, number] => [encodeChunkId(chunk.id), chunk.offset]),
+  };
+}

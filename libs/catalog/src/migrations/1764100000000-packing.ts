@@ -1,0 +1,107 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * The repackaging engine's catalog (docs/format.md): tenant keys, packs, the per-tenant chunk index
+ * and object manifests. Chunk reference counts are kept by triggers on the manifests, so every way
+ * an object row disappears (delete, overwrite, bucket or tenant removal) lowers them.
+ */
+export class Packing1764100000000 implements MigrationInterface {
+  name = 'Packing1764100000000';
+
+  async up(db: QueryRunner): Promise<void> {
+    await db.query(`
+      CREATE TABLE tenant_keys (
+        tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        kind text NOT NULL CHECK (kind IN ('chunk-id', 'data')),
+        number int NOT NULL CHECK (number >= 1),
+        master_key_id text NOT NULL,
+        wrapped bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant_id, kind, number),
+        CHECK (kind = 'data' OR number = 1)
+      )`);
+    await db.query(`
+      CREATE TABLE packs (
+        id uuid PRIMARY KEY,
+        tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        key_number int NOT NULL,
+        size bigint NOT NULL CHECK (size > 0),
+        chunk_count int NOT NULL,
+        -- 'writing' is recorded before the upload, so a pack blob whose commit never came is known
+        -- to be Ferry's own leftover; a blob no row names is never removed automatically
+        state text NOT NULL CHECK (state IN ('writing', 'stored')),
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    await db.query(`CREATE INDEX packs_tenant ON packs (tenant_id)`);
+    await db.query(`CREATE INDEX packs_writing ON packs (created_at) WHERE state = 'writing'`);
+    // pack_id is null while an ingest holds the claim to store the chunk (claimed_at says since when)
+    await db.query(`
+      CREATE TABLE chunks (
+        tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        id bytea NOT NULL CHECK (length(id) = 32),
+        pack_id uuid REFERENCES packs (id) ON DELETE CASCADE,
+        frame_offset bigint,
+        frame_length int,
+        plain_length int NOT NULL CHECK (plain_length > 0),
+        codec smallint,
+        refs int NOT NULL DEFAULT 0 CHECK (refs >= 0),
+        claimed_at timestamptz,
+        claimed_by uuid,
+        unreferenced_since timestamptz DEFAULT now(),
+        PRIMARY KEY (tenant_id, id),
+        CHECK (pack_id IS NOT NULL OR claimed_at IS NOT NULL),
+        CHECK (pack_id IS NULL OR (frame_offset IS NOT NULL AND frame_length IS NOT NULL AND codec IS NOT NULL))
+      )`);
+    await db.query(`CREATE INDEX chunks_pack ON chunks (pack_id)`);
+    await db.query(`CREATE INDEX chunks_unreferenced ON chunks (unreferenced_since) WHERE refs = 0`);
+    // The foreign key to chunks is what makes dedup safe against the collector: inserting a manifest
+    // locks the chunk rows it names, and fails if one was collected meanwhile.
+    await db.query(`
+      CREATE TABLE object_chunks (
+        object_id uuid NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+        seq int NOT NULL,
+        tenant_id uuid NOT NULL,
+        chunk_id bytea NOT NULL,
+        "offset" bigint NOT NULL,
+        length int NOT NULL,
+        PRIMARY KEY (object_id, seq),
+        FOREIGN KEY (tenant_id, chunk_id) REFERENCES chunks (tenant_id, id)
+      )`);
+    await db.query(`CREATE INDEX object_chunks_chunk ON object_chunks (tenant_id, chunk_id)`);
+    await db.query(`
+      CREATE FUNCTION object_chunks_count_refs() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          UPDATE chunks c SET refs = c.refs + n.n, unreferenced_since = NULL
+            FROM (SELECT tenant_id, chunk_id, count(*)::int AS n FROM added GROUP BY 1, 2) n
+           WHERE c.tenant_id = n.tenant_id AND c.id = n.chunk_id;
+        ELSE
+          UPDATE chunks c SET refs = c.refs - n.n,
+                 unreferenced_since = CASE WHEN c.refs = n.n THEN now() ELSE NULL END
+            FROM (SELECT tenant_id, chunk_id, count(*)::int AS n FROM removed GROUP BY 1, 2) n
+           WHERE c.tenant_id = n.tenant_id AND c.id = n.chunk_id;
+        END IF;
+        RETURN NULL;
+      END $$`);
+    await db.query(`
+      CREATE TRIGGER object_chunks_added AFTER INSERT ON object_chunks
+        REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION object_chunks_count_refs()`);
+    await db.query(`
+      CREATE TRIGGER object_chunks_removed AFTER DELETE ON object_chunks
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION object_chunks_count_refs()`);
+    // A repacked object has a manifest instead of a blob of its own.
+    await db.query(`ALTER TABLE objects DROP CONSTRAINT objects_check`);
+    await db.query(`ALTER TABLE objects ADD COLUMN packed boolean NOT NULL DEFAULT false`);
+    await db.query(`ALTER TABLE objects ADD CONSTRAINT objects_stored_somewhere CHECK (state = 'staged' OR blob_name IS NOT NULL OR packed)`);
+    await db.query(`CREATE SEQUENCE catalog_event_seq`);
+  }
+
+  async down(db: QueryRunner): Promise<void> {
+    await db.query(`DROP SEQUENCE IF EXISTS catalog_event_seq`);
+    await db.query(`ALTER TABLE objects DROP CONSTRAINT IF EXISTS objects_stored_somewhere`);
+    await db.query(`ALTER TABLE objects DROP COLUMN IF EXISTS packed`);
+    await db.query(`ALTER TABLE objects ADD CONSTRAINT objects_check CHECK (state = 'staged' OR blob_name IS NOT NULL)`);
+    for (const table of ['object_chunks', 'chunks', 'packs', 'tenant_keys']) await db.query(`DROP TABLE IF EXISTS ${table}`);
+    await db.query(`DROP FUNCTION IF EXISTS object_chunks_count_refs`);
+  }
+}

@@ -1,0 +1,270 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { pgCode, PG_FOREIGN_KEY_VIOLATION } from './pg-errors.js';
+
+/** A chunk an ingest cut: its keyed id and where it sits in the object. */
+export interface CutChunk {
+  id: Buffer;
+  offset: number;
+  length: number;
+}
+
+/** Where a stored chunk's frame is. */
+export interface ChunkPlace {
+  id: Buffer;
+  frameOffset: number;
+  frameLength: number;
+  codec: number;
+}
+
+export interface NewPack {
+  id: string;
+  keyNumber: number;
+  size: number;
+  chunks: ChunkPlace[];
+}
+
+/** One manifest entry with its chunk's place: what a reader needs. */
+export interface ManifestEntry {
+  offset: number;
+  length: number;
+  chunkId: Buffer;
+  packId: string;
+  keyNumber: number;
+  frameOffset: number;
+  frameLength: number;
+  codec: number;
+}
+
+export type ManifestCommit = 'stored' | 'object-gone' | 'chunk-gone';
+
+/** How long a claim protects a chunk being stored before another ingest may take it over. */
+export const CHUNK_CLAIM_LEASE_MS = 10 * 60 * 1000;
+
+/**
+ * The per-tenant chunk index, packs and manifests (docs/format.md). Every method takes the tenant
+ * first, and every statement filters on it: a chunk id means nothing outside its tenant.
+ */
+@Injectable()
+export class ChunksRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Claims the chunks this ingest (`owner`: the object) has to store: those no row knows, those it
+   * claimed itself on an earlier attempt, and abandoned claims. Returns the claimed ids (hex).
+   */
+  async claim(tenantId: string, owner: string, chunks: CutChunk[]): Promise<Set<string>> {
+    if (chunks.length === 0) return new Set();
+    const unique = uniqueById(chunks);
+    const rows = (await this.db.query(
+      `WITH wanted AS (SELECT * FROM unnest($2::bytea[], $3::int[]) AS w (id, plain_length)),
+       inserted AS (
+         INSERT INTO chunks (tenant_id, id, plain_length, claimed_at, claimed_by)
+         SELECT $1, id, plain_length, now(), $4 FROM wanted
+         ON CONFLICT (tenant_id, id) DO NOTHING
+         RETURNING id),
+       taken AS (
+         UPDATE chunks c SET claimed_at = now(), claimed_by = $4
+           FROM wanted w
+          WHERE c.tenant_id = $1 AND c.id = w.id AND c.pack_id IS NULL
+            AND (c.claimed_by = $4 OR c.claimed_at < now() - $5 * interval '1 millisecond')
+         RETURNING c.id)
+       SELECT id FROM inserted UNION SELECT id FROM taken`,
+      [tenantId, unique.map((c) => c.id), unique.map((c) => c.length), owner, CHUNK_CLAIM_LEASE_MS],
+    )) as { id: Buffer }[];
+    return new Set(rows.map((row) => row.id.toString('hex')));
+  }
+
+  /**
+   * Among `ids`, those without a pack yet: `stale` when nobody will store it (no row, or a claim
+   * older than the lease), else another ingest is storing it now.
+   */
+  async unstored(tenantId: string, ids: Buffer[]): Promise<{ waiting: number; stale: number }> {
+    if (ids.length === 0) return { waiting: 0, stale: 0 };
+    const [row] = (await this.db.query(
+      `SELECT count(*) FILTER (WHERE c.id IS NOT NULL AND c.claimed_at >= now() - $3 * interval '1 millisecond')::int AS waiting,
+              count(*) FILTER (WHERE c.id IS NULL OR c.claimed_at < now() - $3 * interval '1 millisecond')::int AS stale
+         FROM unnest($2::bytea[]) AS w (id)
+         LEFT JOIN chunks c ON c.tenant_id = $1 AND c.id = w.id
+        WHERE c.pack_id IS NULL`,
+      [tenantId, ids, CHUNK_CLAIM_LEASE_MS],
+    )) as { waiting: number; stale: number }[];
+    return row;
+  }
+
+  /** Records that a pack is about to be uploaded, before its first byte reaches Blob. */
+  async beginPack(tenantId: string, pack: Omit<NewPack, 'chunks'> & { chunkCount: number }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO packs (id, tenant_id, key_number, size, chunk_count, state) VALUES ($1, $2, $3, $4, $5, 'writing')`,
+      [pack.id, tenantId, pack.keyNumber, pack.size, pack.chunkCount],
+    );
+  }
+
+  /**
+   * Records an uploaded pack as stored and the places of its chunks, in one transaction. A chunk
+   * whose claim was lost meanwhile is recorded anyway when it has no pack (nothing is lost); one
+   * stored by another pack in between keeps that place, and this pack's copy is dead weight for the
+   * prune job.
+   */
+  async commitPack(tenantId: string, pack: NewPack): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [, updated] = (await tx.query(`UPDATE packs SET state = 'stored' WHERE tenant_id = $1 AND id = $2 AND state = 'writing'`, [
+        tenantId,
+        pack.id,
+      ])) as [unknown, number];
+      if (updated !== 1) throw new Error(`pack ${pack.id} was not being written`);
+      if (pack.chunks.length === 0) return;
+      await tx.query(
+        `UPDATE chunks c SET pack_id = $2, frame_offset = p.frame_offset, frame_length = p.frame_length, codec = p.codec,
+                claimed_at = NULL, claimed_by = NULL, unreferenced_since = CASE WHEN c.refs = 0 THEN now() END
+           FROM unnest($3::bytea[], $4::bigint[], $5::int[], $6::smallint[]) AS p (id, frame_offset, frame_length, codec)
+          WHERE c.tenant_id = $1 AND c.id = p.id AND c.pack_id IS NULL`,
+        [
+          tenantId,
+          pack.id,
+          pack.chunks.map((c) => c.id),
+          pack.chunks.map((c) => c.frameOffset),
+          pack.chunks.map((c) => c.frameLength),
+          pack.chunks.map((c) => c.codec),
+        ],
+      );
+    });
+  }
+
+  /**
+   * Operator-level: packs whose upload began longer than `olderThanMs` ago and never committed (the
+   * worker died in between). Their rows go, their blobs to the garbage outbox.
+   */
+  async abandonStalePacks(olderThanMs: number): Promise<number> {
+    const [, removed] = (await this.db.query(
+      `WITH stale AS (
+         DELETE FROM packs WHERE state = 'writing' AND created_at < now() - $1 * interval '1 millisecond'
+         RETURNING id, tenant_id)
+       INSERT INTO garbage (tenant_id, container, blob_name)
+       SELECT s.tenant_id, t.container, 'packs/' || s.id FROM stale s JOIN tenants t ON t.id = s.tenant_id`,
+      [olderThanMs],
+    )) as [unknown, number];
+    return removed;
+  }
+
+  /**
+   * Writes an object's manifest and marks it stored, in one transaction. The manifest's foreign key
+   * locks the chunk rows it names, so a collector cannot remove a chunk this ingest deduplicated
+   * against: either the collector ran first (`chunk-gone`: store it again) or it sees refs > 0.
+   */
+  async commitManifest(tenantId: string, objectId: string, chunks: CutChunk[]): Promise<ManifestCommit> {
+    try {
+      return await this.db.transaction(async (tx) => {
+        const [, updated] = (await tx.query(
+          `UPDATE objects SET state = 'stored', packed = true, stored_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND state = 'staged'`,
+          [tenantId, objectId],
+        )) as [unknown, number];
+        if (updated === 0) return 'object-gone';
+        await insertManifest(tx.query.bind(tx), tenantId, objectId, chunks);
+        return 'stored';
+      });
+    } catch (error) {
+      if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) return 'chunk-gone';
+      throw error;
+    }
+  }
+
+  /** The object's chunks in order, with their places. */
+  async manifest(tenantId: string, objectId: string): Promise<ManifestEntry[]> {
+    const rows = (await this.db.query(
+      `SELECT m."offset", m.length, m.chunk_id, c.pack_id, p.key_number, c.frame_offset, c.frame_length, c.codec
+         FROM object_chunks m
+         JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
+         JOIN packs p ON p.id = c.pack_id
+        WHERE m.tenant_id = $1 AND m.object_id = $2
+        ORDER BY m.seq`,
+      [tenantId, objectId],
+    )) as { offset: string; length: number; chunk_id: Buffer; pack_id: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
+    return rows.map((row) => ({
+      offset: Number(row.offset),
+      length: row.length,
+      chunkId: row.chunk_id,
+      packId: row.pack_id,
+      keyNumber: row.key_number,
+      frameOffset: Number(row.frame_offset),
+      frameLength: row.frame_length,
+      codec: row.codec,
+    }));
+  }
+
+  /** The next catalog event number and the object's bucket name, for its `object.put` event. */
+  async putEventContext(tenantId: string, objectId: string): Promise<{ seq: number; bucket: string } | undefined> {
+    const [row] = (await this.db.query(
+      `SELECT b.name, nextval('catalog_event_seq')::bigint AS seq
+         FROM objects o JOIN buckets b ON b.id = o.bucket_id AND b.tenant_id = o.tenant_id
+        WHERE o.tenant_id = $1 AND o.id = $2`,
+      [tenantId, objectId],
+    )) as { name: string; seq: string }[];
+    return row ? { seq: Number(row.seq), bucket: row.name } : undefined;
+  }
+
+  /** Bytes of the tenant's packs in Blob, overhead included. */
+  async storedBytes(tenantId: string): Promise<number> {
+    const [row] = (await this.db.query(`SELECT coalesce(sum(size), 0)::bigint AS bytes FROM packs WHERE tenant_id = $1 AND state = 'stored'`, [
+      tenantId,
+    ])) as { bytes: string }[];
+    return Number(row.bytes);
+  }
+
+  /**
+   * Operator-level: forgets chunks no manifest has named for `graceMs`, and claims abandoned for
+   * longer than the lease. A manifest being written holds its chunks' rows, so it either wins (refs
+   * > 0 when this statement re-checks) or fails and stores the chunk again.
+   */
+  async collectChunks(graceMs: number, limit: number): Promise<number> {
+    const [, deleted] = (await this.db.query(
+      `DELETE FROM chunks WHERE (tenant_id, id) IN (
+         SELECT tenant_id, id FROM chunks
+          WHERE refs = 0 AND ((pack_id IS NOT NULL AND unreferenced_since < now() - $1 * interval '1 millisecond')
+             OR (pack_id IS NULL AND claimed_at < now() - $2 * interval '1 millisecond'))
+          LIMIT $3)
+         AND refs = 0`,
+      [graceMs, CHUNK_CLAIM_LEASE_MS, limit],
+    )) as [unknown, number];
+    return deleted;
+  }
+
+  /**
+   * Operator-level: packs older than `graceMs` with no chunk left, removed from the catalog; their
+   * blobs go to the garbage outbox in the same transaction.
+   */
+  async collectEmptyPacks(graceMs: number, limit: number): Promise<number> {
+    const [, removed] = (await this.db.query(
+      `WITH empty AS (
+         DELETE FROM packs p
+          WHERE p.id IN (SELECT id FROM packs q WHERE q.created_at < now() - $1 * interval '1 millisecond'
+                            AND q.state = 'stored' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = q.id) LIMIT $2)
+            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = p.id)
+         RETURNING p.id, p.tenant_id)
+       INSERT INTO garbage (tenant_id, container, blob_name)
+       SELECT e.tenant_id, t.container, 'packs/' || e.id FROM empty e JOIN tenants t ON t.id = e.tenant_id`,
+      [graceMs, limit],
+    )) as [unknown, number];
+    return removed;
+  }
+}
+
+type Query = (sql: string, parameters?: unknown[]) => Promise<unknown>;
+
+/** Inserts a manifest in one statement; the triggers raise the chunks' refs. */
+export async function insertManifest(query: Query, tenantId: string, objectId: string, chunks: CutChunk[]): Promise<void> {
+  if (chunks.length === 0) return;
+  await query(
+    `INSERT INTO object_chunks (object_id, seq, tenant_id, chunk_id, "offset", length)
+     SELECT $1, m.seq - 1, $2, m.id, m.off, m.len
+       FROM unnest($3::bytea[], $4::bigint[], $5::int[]) WITH ORDINALITY AS m (id, off, len, seq)`,
+    [objectId, tenantId, chunks.map((c) => c.id), chunks.map((c) => c.offset), chunks.map((c) => c.length)],
+  );
+}
+
+function uniqueById(chunks: CutChunk[]): CutChunk[] {
+  const seen = new Map<string, CutChunk>();
+  for (const chunk of chunks) seen.set(chunk.id.toString('hex'), chunk);
+  return [...seen.values()];
+}

@@ -1,0 +1,126 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { FastCdcChunker, type ChunkingParams } from '../chunking/fastcdc.js';
+import { chunkIdOf } from '../crypto/chunk-id.js';
+import { encodeChunk, type ChunkCodec } from '../pack/chunk-frame.js';
+
+/**
+ * The CPU-heavy half of repacking, run in worker threads (piscina) so the worker's event loop only
+ * moves bytes: cutting and hashing an object's spool files, and compressing and encrypting the
+ * chunks the dedup index does not know. Only this lib's own modules and Node are imported here.
+ */
+
+export interface SpoolPiece {
+  /** Absolute path of a spool file holding part of the object, in order. */
+  path: string;
+  size: number;
+}
+
+export interface CutTask {
+  pieces: SpoolPiece[];
+  idKey: Uint8Array;
+  params: ChunkingParams;
+}
+
+/** Chunk ids concatenated (32 bytes each), with each chunk's offset and length in the object. */
+export interface CutResult {
+  ids: Uint8Array;
+  offsets: number[];
+  lengths: number[];
+}
+
+export interface EncodeTask {
+  pieces: SpoolPiece[];
+  chunks: { id: Uint8Array; offset: number; length: number }[];
+  dataKey: Uint8Array;
+  zstdLevel: number;
+}
+
+export interface EncodedFrame {
+  id: Uint8Array;
+  frame: Uint8Array;
+  plainLength: number;
+  codec: ChunkCodec;
+}
+
+const READ_BYTES = 4 * 1024 * 1024;
+
+export async function cut(task: CutTask): Promise<CutResult> {
+  const idKey = Buffer.from(task.idKey.buffer, task.idKey.byteOffset, task.idKey.byteLength);
+  const chunker = new FastCdcChunker(task.params);
+  const ids: Buffer[] = [];
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  const take = (chunks: { offset: number; length: number; data: Buffer }[]) => {
+    for (const chunk of chunks) {
+      ids.push(chunkIdOf(idKey, chunk.data));
+      offsets.push(chunk.offset);
+      lengths.push(chunk.length);
+    }
+  };
+  await withPieces(task.pieces, async (handles) => {
+    for (let i = 0; i < handles.length; i++) {
+      const size = task.pieces[i].size;
+      for (let position = 0; position < size; ) {
+        const want = Math.min(READ_BYTES, size - position);
+        const buffer = Buffer.allocUnsafe(want);
+        await readFully(handles[i], buffer, position);
+        position += want;
+        take(chunker.push(buffer));
+      }
+    }
+  });
+  take(chunker.finish());
+  return { ids: Buffer.concat(ids), offsets, lengths };
+}
+
+export async function encode(task: EncodeTask): Promise<EncodedFrame[]> {
+  const dataKey = Buffer.from(task.dataKey.buffer, task.dataKey.byteOffset, task.dataKey.byteLength);
+  const compression = task.zstdLevel > 0 ? { level: task.zstdLevel } : false;
+  const frames: EncodedFrame[] = [];
+  await withPieces(task.pieces, async (handles) => {
+    for (const chunk of task.chunks) {
+      const plain = await readSpan(handles, task.pieces, chunk.offset, chunk.length);
+      const id = Buffer.from(chunk.id.buffer, chunk.id.byteOffset, chunk.id.byteLength);
+      const encoded = encodeChunk(dataKey, id, plain, compression);
+      frames.push({ id: chunk.id, frame: encoded.frame, plainLength: encoded.plainLength, codec: encoded.codec });
+    }
+  });
+  return frames;
+}
+
+async function withPieces<T>(pieces: SpoolPiece[], work: (handles: FileHandle[]) => Promise<T>): Promise<T> {
+  const handles: FileHandle[] = [];
+  try {
+    for (const piece of pieces) handles.push(await open(piece.path, 'r'));
+    return await work(handles);
+  } finally {
+    await Promise.all(handles.map((handle) => handle.close()));
+  }
+}
+
+/** `length` bytes at `offset` of the object, which may span several spool files. */
+async function readSpan(handles: FileHandle[], pieces: SpoolPiece[], offset: number, length: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(length);
+  let written = 0;
+  let base = 0;
+  for (let i = 0; i < pieces.length && written < length; i++) {
+    const size = pieces[i].size;
+    const start = offset + written - base;
+    if (start < size) {
+      const take = Math.min(size - start, length - written);
+      await readFully(handles[i], out.subarray(written, written + take), start);
+      written += take;
+    }
+    base += size;
+  }
+  if (written !== length) throw new Error(`spool files end before byte ${offset + length}`);
+  return out;
+}
+
+async function readFully(handle: FileHandle, into: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < into.length; ) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`spool file ended at byte ${position + done}`);
+    done += bytesRead;
+  }
+}

@@ -1,0 +1,281 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CopyObjectCommand, CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DataSource } from 'typeorm';
+import { ChunksRepository } from '@ferry/catalog';
+import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
+import { CollectGarbageHandler } from '../../apps/worker/src/maintenance/collect-garbage.handler.js';
+import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
+import { downloadBlob, listBlobs } from '../support/faults.js';
+import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
+import { BlobServiceClient } from '@azure/storage-blob';
+
+const MiB = 1024 * 1024;
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** Pseudo-random bytes from a seed: the same seed gives the same bytes, in any tenant. */
+function seeded(seed: number, size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    out.writeUInt32LE(state >>> 0, i);
+  }
+  return out;
+}
+
+describe('repacking: dedup, compression and encryption into packs', () => {
+  let ferry: FerryUnderTest;
+  let db: DataSource;
+  let azurite: EmbeddedAzurite;
+  let azuriteDir: string;
+  let alice: TenantSession;
+  let bob: TenantSession;
+
+  const container = (tenant: TenantSession) => `${ferry.config.containerPrefix}${tenant.id}`;
+  const get = async (s3: S3Client, bucket: string, key: string, range?: string): Promise<Buffer> => {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  };
+  const settle = async (tenant: TenantSession) => {
+    const stored = await eventually(async () => {
+      const [row] = (await db.query(`SELECT count(*)::int AS staged FROM objects WHERE tenant_id = $1 AND state = 'staged'`, [tenant.id])) as {
+        staged: number;
+      }[];
+      return row.staged === 0;
+    }, 60_000, 100);
+    expect(stored).toBe(true);
+    // the recovery cache emptied (FERRY_CACHE_HOURS=0): every read below comes from the packs
+    await ferry.worker!.get(EvictCacheHandler).handle();
+  };
+  const chunkIds = async (tenant: TenantSession): Promise<string[]> =>
+    ((await db.query(`SELECT encode(id, 'hex') AS id FROM chunks WHERE tenant_id = $1`, [tenant.id])) as { id: string }[]).map((row) => row.id);
+
+  beforeAll(async () => {
+    azuriteDir = join(await import('node:os').then((os) => os.tmpdir()), `ferry-azurite-${randomBytes(4).toString('hex')}`);
+    azurite = await startAzurite({ location: azuriteDir, quiet: true });
+    ferry = await FerryUnderTest.start({
+      env: { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString, FERRY_CACHE_HOURS: '0', FERRY_CHUNK_GRACE_MS: '0', FERRY_PACK_LINGER_MS: '50' },
+    });
+    db = new DataSource({ type: 'postgres', url: ferry.config.databaseUrl.reveal() });
+    await db.initialize();
+    alice = await ferry.tenant('alice');
+    bob = await ferry.tenant('bob');
+    await alice.s3.send(new CreateBucketCommand({ Bucket: 'backups' }));
+    await bob.s3.send(new CreateBucketCommand({ Bucket: 'backups' }));
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    await ferry?.stop();
+    await azurite?.stop();
+    await rm(azuriteDir, { recursive: true, force: true });
+  });
+
+  it('stores one copy of each chunk per tenant, and an edited copy costs only the chunks around the edit', async () => {
+    const first = seeded(1, 24 * MiB);
+    const edited = Buffer.concat([first.subarray(0, 11 * MiB), Buffer.from('an insertion in the middle'), first.subarray(11 * MiB)]);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'full-1.img', Body: first }));
+    await settle(alice);
+    const afterFirst = await chunkIds(alice);
+    expect(afterFirst.length).toBeGreaterThanOrEqual(6);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'full-1-again.img', Body: first }));
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'full-2.img', Body: edited }));
+    await settle(alice);
+    const afterAll = await chunkIds(alice);
+    // the identical copy adds nothing; the edit adds the one or two chunks it touched
+    expect(afterAll.length - afterFirst.length).toBeGreaterThanOrEqual(1);
+    expect(afterAll.length - afterFirst.length).toBeLessThanOrEqual(3);
+    expect(sha(await get(alice.s3, 'backups', 'full-1.img'))).toBe(sha(first));
+    expect(sha(await get(alice.s3, 'backups', 'full-1-again.img'))).toBe(sha(first));
+    expect(sha(await get(alice.s3, 'backups', 'full-2.img'))).toBe(sha(edited));
+    // ranges across chunk boundaries, from the packs
+    const range = await get(alice.s3, 'backups', 'full-2.img', `bytes=${5 * MiB - 7}-${13 * MiB + 3}`);
+    expect(range.equals(edited.subarray(5 * MiB - 7, 13 * MiB + 4))).toBe(true);
+    const usage = (await ferry.admin('GET', `/admin/v1/tenants/${alice.id}/usage`)).body;
+    expect(usage.logicalBytes).toBe(2 * first.length + edited.length);
+    expect(usage.pendingBytes).toBe(0);
+    expect(usage.storedBytes).toBeLessThan(first.length * 1.25);
+    expect(usage.dedupRatio).toBeGreaterThan(2.5);
+  });
+
+  it('keeps tenants apart: the same bytes get other chunk ids and land in the other container', async () => {
+    const first = seeded(1, 24 * MiB);
+    await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'same-bytes.img', Body: first }));
+    await settle(bob);
+    const bobs = new Set(await chunkIds(bob));
+    expect(bobs.size).toBeGreaterThanOrEqual(6);
+    expect((await chunkIds(alice)).filter((id) => bobs.has(id))).toEqual([]);
+    const bobBlobs = (await listBlobs(ferry.config, container(bob))).map((blob) => blob.name);
+    const bobPacks = (await db.query(`SELECT id FROM packs WHERE tenant_id = $1`, [bob.id])) as { id: string }[];
+    expect(bobBlobs.sort()).toEqual(['ferry/keyring', ...bobPacks.map((pack) => `packs/${pack.id}`)].sort());
+    // nothing of bob's is in alice's container
+    const aliceBlobs = (await listBlobs(ferry.config, container(alice))).map((blob) => blob.name);
+    expect(aliceBlobs.filter((name) => bobBlobs.includes(name) && name !== 'ferry/keyring')).toEqual([]);
+    expect(sha(await get(bob.s3, 'backups', 'same-bytes.img'))).toBe(sha(first));
+    // bob cannot read alice's object through his own bucket of the same name
+    expect((await s3Failure(bob.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'full-1.img' })))).name).toBe('NoSuchKey');
+  });
+
+  it('compresses what compresses and leaves no plaintext anywhere in Azurite storage', async () => {
+    const marker = `FERRY-PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`;
+    const text = Buffer.from(`${marker} compressible backup text\n`.repeat(200_000));
+    const mixed = Buffer.concat([seeded(7, 3 * MiB), Buffer.from(marker), seeded(8, 3 * MiB)]);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: `${marker}/text.log`, Body: text, Metadata: { note: marker } }));
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'mixed.bin', Body: mixed }));
+    await settle(alice);
+    expect((await get(alice.s3, 'backups', `${marker}/text.log`)).equals(text)).toBe(true);
+    expect((await get(alice.s3, 'backups', 'mixed.bin')).equals(mixed)).toBe(true);
+    const frames = (await db.query(
+      `SELECT sum(c.frame_length)::bigint AS stored, sum(c.plain_length)::bigint AS plain FROM object_chunks m
+         JOIN objects o ON o.id = m.object_id JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
+        WHERE o.tenant_id = $1 AND o.key = $2`,
+      [alice.id, `${marker}/text.log`],
+    )) as { stored: string; plain: string }[];
+    expect(Number(frames[0].stored)).toBeLessThan(Number(frames[0].plain) / 20);
+    const needle = Buffer.from(marker);
+    const hits: string[] = [];
+    for (const file of await filesUnder(azuriteDir)) if ((await readFile(file)).includes(needle)) hits.push(file);
+    expect(hits).toEqual([]);
+  });
+
+  it('fails a read of a tampered pack, and never returns other bytes', async () => {
+    const body = seeded(21, 6 * MiB);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'tamper.bin', Body: body }));
+    await settle(alice);
+    const [place] = (await db.query(
+      `SELECT c.pack_id, c.frame_offset, c.frame_length FROM object_chunks m JOIN objects o ON o.id = m.object_id
+         JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
+        WHERE o.tenant_id = $1 AND o.key = 'tamper.bin' ORDER BY m.seq LIMIT 1`,
+      [alice.id],
+    )) as { pack_id: string; frame_offset: string; frame_length: number }[];
+    const blobName = `packs/${place.pack_id}`;
+    const original = await downloadBlob(ferry.config, container(alice), blobName);
+    const damaged = Buffer.from(original);
+    damaged[Number(place.frame_offset) + Math.floor(place.frame_length / 2)] ^= 0x01;
+    const blob = BlobServiceClient.fromConnectionString(ferry.config.azureConnectionString.reveal())
+      .getContainerClient(container(alice))
+      .getBlockBlobClient(blobName);
+    await blob.upload(damaged, damaged.length);
+    const failure = await s3Failure(get(alice.s3, 'backups', 'tamper.bin'));
+    expect(failure.status).toBe(500);
+    expect(failure.name).toBe('InternalError');
+    await blob.upload(original, original.length);
+    expect((await get(alice.s3, 'backups', 'tamper.bin')).equals(body)).toBe(true);
+  });
+
+  it('copies by manifest: no new chunk or pack, and the copy outlives its source', async () => {
+    const body = seeded(31, 5 * MiB);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'copy-source.bin', Body: body }));
+    await settle(alice);
+    const packsBefore = (await db.query(`SELECT count(*)::int AS n FROM packs WHERE tenant_id = $1`, [alice.id])) as { n: number }[];
+    const chunksBefore = (await chunkIds(alice)).length;
+    const copied = await alice.s3.send(new CopyObjectCommand({ Bucket: 'backups', Key: 'copy-target.bin', CopySource: 'backups/copy-source.bin' }));
+    expect(copied.CopyObjectResult?.ETag).toBe(`"${createHash('md5').update(body).digest('hex')}"`);
+    const [target] = (await db.query(`SELECT state, packed, spool FROM objects WHERE tenant_id = $1 AND key = 'copy-target.bin'`, [alice.id])) as {
+      state: string;
+      packed: boolean;
+      spool: unknown;
+    }[];
+    expect(target).toEqual({ state: 'stored', packed: true, spool: null });
+    await alice.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'copy-source.bin' }));
+    await ferry.worker!.get(CollectGarbageHandler).handle();
+    expect((await get(alice.s3, 'backups', 'copy-target.bin')).equals(body)).toBe(true);
+    const packsAfter = (await db.query(`SELECT count(*)::int AS n FROM packs WHERE tenant_id = $1`, [alice.id])) as { n: number }[];
+    expect(packsAfter[0].n).toBe(packsBefore[0].n);
+    expect((await chunkIds(alice)).length).toBe(chunksBefore);
+  });
+
+  it('collects the chunks and packs of deleted objects, and a chunk collected while an ingest deduplicated against it is stored again', async () => {
+    const body = seeded(41, 7 * MiB);
+    await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'short-lived.bin', Body: body }));
+    await settle(bob);
+    const ids = await chunkIds(bob);
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'short-lived.bin' }));
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'same-bytes.img' }));
+    // the same bytes again, racing the collector (grace 0) that removes their unreferenced chunks
+    const racing = bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'reborn.bin', Body: body }));
+    const collector = ferry.worker!.get(CollectGarbageHandler);
+    const collecting = (async () => {
+      for (let i = 0; i < 40; i++) await collector.handle();
+    })();
+    await Promise.all([racing, collecting]);
+    await settle(bob);
+    expect((await get(bob.s3, 'backups', 'reborn.bin')).equals(body)).toBe(true);
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'reborn.bin' }));
+    await collector.handle();
+    expect(await chunkIds(bob)).toEqual([]);
+    expect(ids.length).toBeGreaterThan(0);
+    const remaining = (await listBlobs(ferry.config, container(bob))).map((blob) => blob.name);
+    expect(remaining).toEqual(['ferry/keyring']);
+  });
+
+  it('an ingest that deduplicated against a chunk the collector then removed stores it again (deterministic order)', async () => {
+    const body = seeded(61, 3 * MiB);
+    await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'first.bin', Body: body }));
+    await settle(bob);
+    const manifest = (await db.query(
+      `SELECT m.chunk_id, m."offset", m.length FROM object_chunks m JOIN objects o ON o.id = m.object_id
+        WHERE o.tenant_id = $1 AND o.key = 'first.bin' ORDER BY m.seq`,
+      [bob.id],
+    )) as { chunk_id: Buffer; offset: string; length: number }[];
+    const cut = manifest.map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length }));
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'first.bin' }));
+    await ferry.stopWorker();
+    await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'second.bin', Body: body }));
+    const [second] = (await db.query(`SELECT id FROM objects WHERE tenant_id = $1 AND key = 'second.bin'`, [bob.id])) as { id: string }[];
+    const chunks = ferry.gateway.app.get(ChunksRepository);
+    // 1. the ingest finds every chunk stored already: nothing to claim, nothing to store
+    expect((await chunks.claim(bob.id, second.id, cut)).size).toBe(0);
+    // 2. the collector removes them: unreferenced, grace 0
+    expect(await chunks.collectChunks(0, 1000)).toBe(cut.length);
+    // 3. the manifest cannot name them: the object stays staged, nothing is lost
+    expect(await chunks.commitManifest(bob.id, second.id, cut)).toBe('chunk-gone');
+    const [row] = (await db.query(`SELECT state FROM objects WHERE id = $1`, [second.id])) as { state: string }[];
+    expect(row.state).toBe('staged');
+    // 4. the job, run again, claims and stores the chunks anew
+    await ferry.startWorker();
+    await settle(bob);
+    expect((await get(bob.s3, 'backups', 'second.bin')).equals(body)).toBe(true);
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'second.bin' }));
+  });
+
+  it('rotates the data key: new packs use the new key, old packs stay readable', async () => {
+    const before = seeded(51, 2 * MiB);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'before-rotation.bin', Body: before }));
+    await settle(alice);
+    const rotated = await ferry.admin('POST', `/admin/v1/tenants/${alice.id}/keys/rotate`);
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.dataKeyNumber).toBe(2);
+    ferry.worker!.get((await import('@ferry/packing')).TenantKeyring).forget(alice.id);
+    const after = seeded(52, 2 * MiB);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'after-rotation.bin', Body: after }));
+    await settle(alice);
+    const keys = (await db.query(
+      `SELECT o.key, array_agg(DISTINCT p.key_number) AS numbers FROM objects o JOIN object_chunks m ON m.object_id = o.id
+         JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id JOIN packs p ON p.id = c.pack_id
+        WHERE o.tenant_id = $1 AND o.key IN ('before-rotation.bin', 'after-rotation.bin') GROUP BY o.key ORDER BY o.key`,
+      [alice.id],
+    )) as { key: string; numbers: number[] }[];
+    expect(keys).toEqual([
+      { key: 'after-rotation.bin', numbers: [2] },
+      { key: 'before-rotation.bin', numbers: [1] },
+    ]);
+    expect((await get(alice.s3, 'backups', 'before-rotation.bin')).equals(before)).toBe(true);
+    expect((await get(alice.s3, 'backups', 'after-rotation.bin')).equals(after)).toBe(true);
+  });
+});
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await filesUnder(path)));
+    else if (entry.isFile()) found.push(path);
+  }
+  return found;
+}
