@@ -8,6 +8,8 @@ import { StorageModule } from '@ferry/storage';
 import { AccessKeyFactory } from './admin/access-key.factory.js';
 import { TenantsController } from './admin/tenants.controller.js';
 import { TenantsService } from './admin/tenants.service.js';
+import { CatalogRebuildService } from './admin/catalog-rebuild.service.js';
+import { CONSOLE_LOGGER } from './console.tokens.js';
 import { AdminTokenGuard } from './http/admin-token.guard.js';
 import { ProblemFilter } from './http/problem.filter.js';
 
@@ -21,6 +23,8 @@ export class ConsoleModule {
       providers: [
         TenantsService,
         TenantKeyring,
+        CatalogRebuildService,
+        { provide: CONSOLE_LOGGER, useValue: createLogger('console', config.logLevel) },
         AccessKeyFactory,
         AdminTokenGuard,
         { provide: APP_FILTER, useFactory: () => new ProblemFilter(createLogger('console', config.logLevel)) },

@@ -12,11 +12,12 @@ import { EvictCacheHandler } from './maintenance/evict-cache.handler.js';
 import { ReconcileHandler } from './maintenance/reconcile.handler.js';
 import { SweepSpoolHandler } from './maintenance/sweep-spool.handler.js';
 import { SweepPacksHandler } from './maintenance/sweep-packs.handler.js';
+import { FlushEventsHandler } from './repack/flush-events.handler.js';
 import { PackAssembler } from './repack/pack.assembler.js';
 import { RepackObjectHandler } from './repack/repack-object.handler.js';
 import { WORKER_LOGGER } from './worker.tokens.js';
 
-const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler];
+const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler, FlushEventsHandler];
 
 @Module({})
 export class WorkerModule {

@@ -13,6 +13,7 @@ export enum JobName {
   EvictCache = 'evict-cache',
   SweepSpool = 'sweep-spool',
   SweepPacks = 'sweep-packs',
+  FlushEvents = 'flush-events',
 }
 
 export interface ForwardObjectPayload {
@@ -29,6 +30,7 @@ export interface JobPayloads {
   [JobName.EvictCache]: EmptyPayload;
   [JobName.SweepSpool]: EmptyPayload;
   [JobName.SweepPacks]: EmptyPayload;
+  [JobName.FlushEvents]: EmptyPayload;
 }
 
 export const JOB_QUEUE: Record<JobName, QueueName> = {
@@ -38,6 +40,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.EvictCache]: QueueName.Maintenance,
   [JobName.SweepSpool]: QueueName.Maintenance,
   [JobName.SweepPacks]: QueueName.Maintenance,
+  [JobName.FlushEvents]: QueueName.Maintenance,
 };
 
 /**

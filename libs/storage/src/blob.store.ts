@@ -103,6 +103,27 @@ export class BlobStore {
     return response.readableStreamBody as Readable;
   }
 
+  /** Blobs under `prefix` with their sizes, in name order; nothing when the container does not exist. */
+  async *list(container: string, prefix: string): AsyncGenerator<{ name: string; size: number }> {
+    try {
+      for await (const blob of this.service.getContainerClient(container).listBlobsFlat({ prefix })) {
+        yield { name: blob.name, size: blob.properties.contentLength ?? 0 };
+      }
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** A small blob, whole (a keyring); undefined when it does not exist. */
+  async readSmall(container: string, blobName: string): Promise<Buffer | undefined> {
+    try {
+      return await this.service.getContainerClient(container).getBlobClient(blobName).downloadToBuffer();
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   async exists(container: string, blobName: string): Promise<boolean> {
     return this.service.getContainerClient(container).getBlobClient(blobName).exists();
   }

@@ -10,13 +10,17 @@ import {
   type UpdateTenantBody,
 } from './tenants.dto.js';
 import { TenantsService } from './tenants.service.js';
+import { CatalogRebuildService } from './catalog-rebuild.service.js';
 
 const tenantId = new ParseUUIDPipe({ version: '4' });
 
 @Controller('admin/v1/tenants')
 @UseGuards(AdminTokenGuard)
 export class TenantsController {
-  constructor(private readonly tenants: TenantsService) {}
+  constructor(
+    private readonly tenants: TenantsService,
+    private readonly rebuilder: CatalogRebuildService,
+  ) {}
 
   @Post()
   create(@Body(new ZodPipe(createTenantSchema)) body: CreateTenantBody) {
@@ -43,6 +47,13 @@ export class TenantsController {
   @HttpCode(200)
   rotateDataKey(@Param('id', tenantId) id: string) {
     return this.tenants.rotateDataKey(id);
+  }
+
+  /** Rebuilds the tenant's (empty) catalog from its container alone, after Postgres was lost. */
+  @Post(':id/catalog/rebuild')
+  @HttpCode(200)
+  rebuildCatalog(@Param('id', tenantId) id: string) {
+    return this.rebuilder.rebuild(id);
   }
 
   @Patch(':id')

@@ -14,6 +14,7 @@ const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (con
   [JobName.EvictCache]: (config) => Math.min(60_000, config.reconcileIntervalMs),
   [JobName.SweepSpool]: () => 15 * 60_000,
   [JobName.SweepPacks]: () => 15 * 60_000,
+  [JobName.FlushEvents]: () => 2_000,
 };
 
 /** Runs BullMQ workers for every queue and schedules the periodic maintenance jobs. */

@@ -65,9 +65,9 @@ export class PackAssembler implements OnApplicationShutdown {
   }
 
   /** Adds a catalog event to the tenant's open pack: it reaches the container with the pack. */
-  record(target: PackTarget, event: CatalogEvent): Promise<void> {
+  record(target: PackTarget, ...events: CatalogEvent[]): Promise<void> {
     const pack = this.packFor(target);
-    pack.events.push(event);
+    pack.events.push(...events);
     this.linger(pack);
     return pack.committed;
   }

@@ -94,9 +94,59 @@ export class Packing1764100000000 implements MigrationInterface {
     await db.query(`ALTER TABLE objects ADD COLUMN packed boolean NOT NULL DEFAULT false`);
     await db.query(`ALTER TABLE objects ADD CONSTRAINT objects_stored_somewhere CHECK (state = 'staged' OR blob_name IS NOT NULL OR packed)`);
     await db.query(`CREATE SEQUENCE catalog_event_seq`);
+    // The outbox of catalog events bound for the container (docs/format.md): written by triggers in
+    // the transaction of the change itself, so no path that removes an object or a bucket can skip
+    // it; the worker moves them into the tenant's next pack. No foreign key: a tenant being deleted
+    // still writes events for its rows, which the worker then drops.
+    await db.query(`
+      CREATE TABLE catalog_events (
+        seq bigint PRIMARY KEY DEFAULT nextval('catalog_event_seq'),
+        tenant_id uuid NOT NULL,
+        event jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    await db.query(`CREATE INDEX catalog_events_tenant ON catalog_events (tenant_id, seq)`);
+    await db.query(`
+      CREATE FUNCTION objects_removed_event() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO catalog_events (tenant_id, event)
+        SELECT o.tenant_id, jsonb_build_object('type', 'object.delete', 'at', now(), 'bucket', b.name, 'key', o.key,
+                                               'versionId', o.version_id, 'objectId', o.id)
+          FROM removed o LEFT JOIN buckets b ON b.id = o.bucket_id
+         WHERE NOT o.is_delete_marker
+         ORDER BY o.key;
+        RETURN NULL;
+      END $$`);
+    await db.query(`
+      CREATE TRIGGER objects_removed AFTER DELETE ON objects
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION objects_removed_event()`);
+    await db.query(`
+      CREATE FUNCTION buckets_changed_event() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO catalog_events (tenant_id, event)
+          SELECT tenant_id, jsonb_build_object('type', 'bucket.create', 'at', now(), 'bucket', name) FROM changed;
+        ELSE
+          INSERT INTO catalog_events (tenant_id, event)
+          SELECT tenant_id, jsonb_build_object('type', 'bucket.delete', 'at', now(), 'bucket', name) FROM changed;
+        END IF;
+        RETURN NULL;
+      END $$`);
+    await db.query(`
+      CREATE TRIGGER buckets_created AFTER INSERT ON buckets
+        REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION buckets_changed_event()`);
+    await db.query(`
+      CREATE TRIGGER buckets_deleted AFTER DELETE ON buckets
+        REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION buckets_changed_event()`);
   }
 
   async down(db: QueryRunner): Promise<void> {
+    await db.query(`DROP TRIGGER IF EXISTS buckets_created ON buckets`);
+    await db.query(`DROP TRIGGER IF EXISTS buckets_deleted ON buckets`);
+    await db.query(`DROP TRIGGER IF EXISTS objects_removed ON objects`);
+    await db.query(`DROP FUNCTION IF EXISTS buckets_changed_event`);
+    await db.query(`DROP FUNCTION IF EXISTS objects_removed_event`);
+    await db.query(`DROP TABLE IF EXISTS catalog_events`);
     await db.query(`DROP SEQUENCE IF EXISTS catalog_event_seq`);
     await db.query(`ALTER TABLE objects DROP CONSTRAINT IF EXISTS objects_stored_somewhere`);
     await db.query(`ALTER TABLE objects DROP COLUMN IF EXISTS packed`);

@@ -8,6 +8,7 @@ import {
   type SpoolSegment,
   type StoredHeaders,
 } from '../entities/object-version.entity.js';
+import { recordPutEvent } from './catalog-events.repository.js';
 import { insertManifest } from './chunks.repository.js';
 import { pgCode, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION } from './pg-errors.js';
 
@@ -119,6 +120,7 @@ export class ObjectsRepository {
         object.id,
         manifest.map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length })),
       );
+      await recordPutEvent(tx.query.bind(tx), tenantId, object.id);
       return true;
     });
   }

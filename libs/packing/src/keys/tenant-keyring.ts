@@ -5,8 +5,7 @@ import { TenantKeysRepository, TenantsRepository, type TenantKeyRow } from '@fer
 import { BlobStore } from '@ferry/storage';
 import { createTenantKey, encodeKeyring, unwrapTenantKey, type WrappedTenantKey } from './tenant-keys.js';
 
-/** Where a container keeps its wrapped keys (docs/format.md). */
-export const KEYRING_BLOB = 'ferry/keyring';
+import { KEYRING_BLOB } from './keyring-blob.js';
 
 const KEY_CACHE_MS = 60_000;
 
