@@ -13,10 +13,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { TenantKeyring } from '@ferry/packing';
+import { readContainer, TenantKeyring } from '@ferry/packing';
+import { SealedBox } from '@ferry/common';
 import { FlushEventsHandler } from '../../apps/worker/src/repack/flush-events.handler.js';
 import { DataSource } from 'typeorm';
-import { ChunksRepository } from '@ferry/catalog';
+import { ChunksRepository, ObjectsRepository } from '@ferry/catalog';
+import { BlobStore } from '@ferry/storage';
+import { PrunePacksHandler } from '../../apps/worker/src/repack/prune-packs.handler.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { CollectGarbageHandler } from '../../apps/worker/src/maintenance/collect-garbage.handler.js';
 import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
@@ -332,7 +335,7 @@ describe('repacking: dedup, compression and encryption into packs', () => {
 
     const rebuilt = await ferry.admin('POST', `/admin/v1/tenants/${carol.id}/catalog/rebuild`);
     expect(rebuilt.status).toBe(200);
-    expect(rebuilt.body).toMatchObject({ buckets: 2, objects: 4, incomplete: [], unreadablePacks: [] });
+    expect(rebuilt.body, JSON.stringify(rebuilt.body)).toMatchObject({ buckets: 2, objects: 4, incomplete: [], unreadablePacks: [] });
     expect(await heads()).toEqual(before);
     for (const [key, body] of bodies) expect(sha(await get(carol.s3, 'data', key)), key).toBe(sha(body));
     expect((await s3Failure(carol.s3.send(new GetObjectCommand({ Bucket: 'data', Key: 'doomed.bin' })))).name).toBe('NoSuchKey');
@@ -346,6 +349,159 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await settle(carol);
     expect((await chunkIds(carol)).length).toBe(chunksBefore);
     expect(sha(await get(carol.s3, 'data', 'again.bin'))).toBe(sha(bodies.get('a.bin')!));
+  });
+});
+
+
+describe('verify and prune', () => {
+  let ferry: FerryUnderTest;
+  let db: DataSource;
+  let erin: TenantSession;
+  const container = () => `${ferry.config.containerPrefix}${erin.id}`;
+  const get = async (key: string): Promise<Buffer> => {
+    const response = await erin.s3.send(new GetObjectCommand({ Bucket: 'vault', Key: key }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  };
+  const stored = async () =>
+    expect(
+      await eventually(async () => {
+        const [row] = (await db.query(`SELECT count(*)::int AS n FROM objects WHERE tenant_id = $1 AND state = 'staged'`, [erin.id])) as { n: number }[];
+        return row.n === 0;
+      }, 60_000, 100),
+    ).toBe(true);
+  const placesOf = async (key: string) =>
+    (await db.query(
+      `SELECT c.pack_id, c.frame_offset, c.frame_length FROM object_chunks m JOIN objects o ON o.id = m.object_id
+         JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id WHERE o.tenant_id = $1 AND o.key = $2 ORDER BY m.seq`,
+      [erin.id, key],
+    )) as { pack_id: string; frame_offset: string; frame_length: number }[];
+  const evict = async (key: string) => {
+    const [row] = (await db.query(`SELECT id FROM objects WHERE tenant_id = $1 AND key = $2`, [erin.id, key])) as { id: string }[];
+    expect(await ferry.gateway.app.get(ObjectsRepository).dropSpool(erin.id, row.id)).toBe(true);
+  };
+
+  beforeAll(async () => {
+    // the recovery cache keeps its default 48 h here: verify repairs from it
+    ferry = await FerryUnderTest.start({ env: { FERRY_CHUNK_GRACE_MS: '0', FERRY_PACK_LINGER_MS: '400' } });
+    db = new DataSource({ type: 'postgres', url: ferry.config.databaseUrl.reveal() });
+    await db.initialize();
+    erin = await ferry.tenant('erin');
+    await erin.s3.send(new CreateBucketCommand({ Bucket: 'vault' }));
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    await ferry?.stop();
+  });
+
+  it('verify reports damage per object and repairs what the local cache still holds', async () => {
+    const cached = seeded(81, 3 * MiB);
+    const gone = seeded(82, 3 * MiB);
+    await erin.s3.send(new PutObjectCommand({ Bucket: 'vault', Key: 'cached.bin', Body: cached }));
+    await erin.s3.send(new PutObjectCommand({ Bucket: 'vault', Key: 'gone.bin', Body: gone }));
+    await stored();
+    await evict('gone.bin');
+    const blobs = BlobServiceClient.fromConnectionString(ferry.config.azureConnectionString.reveal()).getContainerClient(container());
+    const damage = async (place: { pack_id: string; frame_offset: string; frame_length: number }) => {
+      const blob = blobs.getBlockBlobClient(`packs/${place.pack_id}`);
+      const bytes = await downloadBlob(ferry.config, container(), `packs/${place.pack_id}`);
+      bytes[Number(place.frame_offset) + 100] ^= 0xff;
+      await blob.upload(bytes, bytes.length);
+    };
+    await damage((await placesOf('cached.bin'))[1]);
+    await damage((await placesOf('gone.bin'))[0]);
+
+    const started = await ferry.admin('POST', `/admin/v1/tenants/${erin.id}/verify`);
+    expect(started.status).toBe(202);
+    let run: any;
+    expect(
+      await eventually(async () => {
+        run = (await ferry.admin('GET', `/admin/v1/tenants/${erin.id}/verify/${started.body.runId}`)).body;
+        return run.state === 'done' || run.state === 'failed';
+      }, 60_000, 200),
+    ).toBe(true);
+    expect(run.state).toBe('done');
+    const damaged = (run.report.damaged as { objects: string[]; repaired: boolean }[]).map((d) => ({ objects: d.objects, repaired: d.repaired }));
+    expect(damaged.sort((a, b) => a.objects[0].localeCompare(b.objects[0]))).toEqual([
+      { objects: ['vault/cached.bin'], repaired: true },
+      { objects: ['vault/gone.bin'], repaired: false },
+    ]);
+    expect(run.report.damagedIndexes).toEqual([]);
+    // from the packs now: the repaired object reads whole, the other fails rather than lie
+    await evict('cached.bin');
+    expect((await get('cached.bin')).equals(cached)).toBe(true);
+    expect((await s3Failure(get('gone.bin'))).status).toBe(500);
+    const again = await ferry.admin('POST', `/admin/v1/tenants/${erin.id}/verify`);
+    expect(await eventually(async () => (await ferry.admin('GET', `/admin/v1/tenants/${erin.id}/verify/${again.body.runId}`)).body.state === 'done', 60_000, 200)).toBe(true);
+    const second = (await ferry.admin('GET', `/admin/v1/tenants/${erin.id}/verify/${again.body.runId}`)).body.report;
+    expect(second.damaged.map((d: { objects: string[] }) => d.objects)).toEqual([['vault/gone.bin']]);
+    await erin.s3.send(new DeleteObjectCommand({ Bucket: 'vault', Key: 'gone.bin' }));
+    await erin.s3.send(new DeleteObjectCommand({ Bucket: 'vault', Key: 'cached.bin' }));
+  });
+
+  it('prune rewrites a mostly dead pack: live frames and events move, the old pack goes', async () => {
+    await ferry.stopWorker();
+    const bodies = [83, 84, 85, 86].map((seed) => seeded(seed, 2 * MiB));
+    for (const [i, body] of bodies.entries()) await erin.s3.send(new PutObjectCommand({ Bucket: 'vault', Key: `p${i}.bin`, Body: body }));
+    await ferry.startWorker();
+    await stored();
+    const packs = new Set((await Promise.all(bodies.map((_, i) => placesOf(`p${i}.bin`)))).flat().map((place) => place.pack_id));
+    expect(packs.size).toBe(1);
+    const [oldPack] = [...packs];
+    for (const i of [0, 1, 2]) await erin.s3.send(new DeleteObjectCommand({ Bucket: 'vault', Key: `p${i}.bin` }));
+    await ferry.worker!.get(CollectGarbageHandler).handle();
+    await ferry.worker!.get(PrunePacksHandler).handle();
+    const moved = await placesOf('p3.bin');
+    expect(moved.every((place) => place.pack_id !== oldPack)).toBe(true);
+    const [old] = (await db.query(`SELECT state FROM packs WHERE id = $1`, [oldPack])) as { state: string }[];
+    expect(old.state).toBe('retired');
+    await ferry.gateway.app.get(ChunksRepository).collectEmptyPacks(0, 100, 0);
+    await ferry.worker!.get(CollectGarbageHandler).handle();
+    const names = (await listBlobs(ferry.config, container())).map((blob) => blob.name);
+    expect(names).not.toContain(`packs/${oldPack}`);
+    await evict('p3.bin');
+    expect((await get('p3.bin')).equals(bodies[3])).toBe(true);
+    // the old pack's put events survive in the new one: the container still describes p3.bin
+    const box = new SealedBox(ferry.config.masterKey.id, ferry.config.masterKey.key.reveal());
+    const snapshot = await readContainer(ferry.gateway.app.get(BlobStore), box, erin.id, container());
+    const puts = snapshot.events.filter((event) => event.type === 'object.put').map((event) => (event as { key: string }).key);
+    expect(puts).toContain('p3.bin');
+  });
+
+  it('never collects a pack that carries catalog events: prune moves them on, and event packs are merged', async () => {
+    const flush = () => ferry.worker!.get(FlushEventsHandler).handle();
+    const box = new SealedBox(ferry.config.masterKey.id, ferry.config.masterKey.key.reveal());
+    const containerEvents = async () => (await readContainer(ferry.gateway.app.get(BlobStore), box, erin.id, container())).events;
+    await erin.s3.send(new PutObjectCommand({ Bucket: 'vault', Key: 'short.bin', Body: seeded(91, MiB) }));
+    await stored();
+    const [pack] = (await placesOf('short.bin')).map((place) => place.pack_id);
+    await erin.s3.send(new DeleteObjectCommand({ Bucket: 'vault', Key: 'short.bin' }));
+    await flush();
+    // its only chunk is dead (grace 0), but the pack carries short.bin's put event
+    await ferry.worker!.get(CollectGarbageHandler).handle();
+    const [kept] = (await db.query(`SELECT state, event_count FROM packs WHERE id = $1`, [pack])) as { state: string; event_count: number }[];
+    expect(kept.state).toBe('stored');
+    expect(kept.event_count).toBeGreaterThan(0);
+    await ferry.worker!.get(PrunePacksHandler).handle();
+    const [retired] = (await db.query(`SELECT state FROM packs WHERE id = $1`, [pack])) as { state: string }[];
+    expect(retired.state).toBe('retired');
+    // eight buckets, each flushed on its own: eight packs of events only, merged into one by prune
+    for (let i = 0; i < 8; i++) {
+      await erin.s3.send(new CreateBucketCommand({ Bucket: `shelf-${i}` }));
+      await flush();
+    }
+    const eventOnly = async () =>
+      ((await db.query(`SELECT count(*)::int AS n FROM packs WHERE tenant_id = $1 AND state = 'stored' AND chunk_count = 0`, [erin.id])) as { n: number }[])[0].n;
+    expect(await eventOnly()).toBeGreaterThanOrEqual(8);
+    await ferry.worker!.get(PrunePacksHandler).handle();
+    expect(await eventOnly()).toBe(1);
+    await ferry.gateway.app.get(ChunksRepository).collectEmptyPacks(0, 100, 0);
+    await ferry.worker!.get(CollectGarbageHandler).handle();
+    const events = await containerEvents();
+    const buckets = events.filter((event) => event.type === 'bucket.create').map((event) => event.bucket);
+    for (let i = 0; i < 8; i++) expect(buckets).toContain(`shelf-${i}`);
+    const shortEvents = events.filter((event) => 'key' in event && event.key === 'short.bin').map((event) => event.type);
+    expect(shortEvents.sort()).toEqual(['object.delete', 'object.put']);
   });
 });
 

@@ -5,6 +5,7 @@ import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { StorageModule } from '@ferry/storage';
+import { QueueModule } from '@ferry/queue';
 import { AccessKeyFactory } from './admin/access-key.factory.js';
 import { TenantsController } from './admin/tenants.controller.js';
 import { TenantsService } from './admin/tenants.service.js';
@@ -18,7 +19,7 @@ export class ConsoleModule {
   static forRoot(config: ResolvedConfig): DynamicModule {
     return {
       module: ConsoleModule,
-      imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule],
+      imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
       controllers: [CatalogHealthController, TenantsController],
       providers: [
         TenantsService,

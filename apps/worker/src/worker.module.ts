@@ -13,11 +13,14 @@ import { ReconcileHandler } from './maintenance/reconcile.handler.js';
 import { SweepSpoolHandler } from './maintenance/sweep-spool.handler.js';
 import { SweepPacksHandler } from './maintenance/sweep-packs.handler.js';
 import { FlushEventsHandler } from './repack/flush-events.handler.js';
+import { PackRewriter } from './repack/pack.rewriter.js';
+import { PrunePacksHandler } from './repack/prune-packs.handler.js';
+import { VerifyTenantHandler } from './repack/verify-tenant.handler.js';
 import { PackAssembler } from './repack/pack.assembler.js';
 import { RepackObjectHandler } from './repack/repack-object.handler.js';
 import { WORKER_LOGGER } from './worker.tokens.js';
 
-const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler, FlushEventsHandler];
+const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler, FlushEventsHandler, PrunePacksHandler, VerifyTenantHandler];
 
 @Module({})
 export class WorkerModule {
@@ -29,6 +32,7 @@ export class WorkerModule {
         { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads) },
         TenantKeyring,
         PackAssembler,
+        PackRewriter,
         ...handlers,
         { provide: WORKER_LOGGER, useValue: createLogger('worker', config.logLevel) },
         { provide: JOB_HANDLERS, inject: handlers, useFactory: (...all: unknown[]) => all },

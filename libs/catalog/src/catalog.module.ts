@@ -11,9 +11,10 @@ import { UploadsRepository } from './repositories/uploads.repository.js';
 import { ChunksRepository } from './repositories/chunks.repository.js';
 import { CatalogEventsRepository } from './repositories/catalog-events.repository.js';
 import { CatalogRestoreRepository } from './repositories/catalog-restore.repository.js';
+import { VerifyRunsRepository } from './repositories/verify-runs.repository.js';
 import { TenantKeysRepository } from './repositories/tenant-keys.repository.js';
 
-const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository, ChunksRepository, TenantKeysRepository, CatalogEventsRepository, CatalogRestoreRepository];
+const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository, ChunksRepository, TenantKeysRepository, CatalogEventsRepository, CatalogRestoreRepository, VerifyRunsRepository];
 
 /** The catalog's connection and repositories. Migrations run before any app starts, never from here. */
 @Module({

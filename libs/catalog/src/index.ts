@@ -16,4 +16,5 @@ export * from './catalog-health.controller.js';
 export * from './repositories/chunks.repository.js';
 export * from './repositories/catalog-events.repository.js';
 export * from './repositories/catalog-restore.repository.js';
+export * from './repositories/verify-runs.repository.js';
 export * from './repositories/tenant-keys.repository.js';

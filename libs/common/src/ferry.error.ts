@@ -54,6 +54,7 @@ export enum FerryErrorCode {
   TenantExists = 'TenantExists',
   TenantHasData = 'TenantHasData',
   AccessKeyNotFound = 'AccessKeyNotFound',
+  VerifyRunNotFound = 'VerifyRunNotFound',
   ValidationFailed = 'ValidationFailed',
 }
 

@@ -42,6 +42,7 @@ export const envSchema = z.object({
   FERRY_PACK_LINGER_MS: z.coerce.number().int().min(0).max(60_000).default(200),
   FERRY_PACK_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   FERRY_ZSTD_LEVEL: z.coerce.number().int().min(0).max(19).default(1),
+  FERRY_PACK_PRUNE_BELOW: z.coerce.number().min(0).max(1).default(0.5),
   FERRY_CHUNK_GRACE_MS: z.coerce.number().int().min(0).default(3600_000),
   FERRY_RECONCILE_SECONDS: z.coerce.number().min(1).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

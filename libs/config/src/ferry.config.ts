@@ -42,9 +42,10 @@ export interface FerryConfig {
   forward: { concurrency: number; blockBytes: number; blockConcurrency: number };
   /**
    * The repackaging engine (docs/format.md): pack size and linger, worker threads (default: one
-   * per core), zstd level (0 stores chunks uncompressed), and how long an unreferenced chunk is kept.
+   * per core), zstd level (0 stores chunks uncompressed), how long an unreferenced chunk is kept, and
+   * the live fraction under which the prune job rewrites a pack.
    */
-  packing: { targetBytes: number; lingerMs: number; threads?: number; zstdLevel: number; chunkGraceMs: number };
+  packing: { targetBytes: number; lingerMs: number; threads?: number; zstdLevel: number; chunkGraceMs: number; pruneBelow: number };
   reconcileIntervalMs: number;
   logLevel: string;
 }
@@ -119,6 +120,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       threads: e.FERRY_PACK_THREADS,
       zstdLevel: e.FERRY_ZSTD_LEVEL,
       chunkGraceMs: e.FERRY_CHUNK_GRACE_MS,
+      pruneBelow: e.FERRY_PACK_PRUNE_BELOW,
     },
     reconcileIntervalMs: e.FERRY_RECONCILE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
@@ -170,6 +172,7 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     ...(config.packing.threads ? { FERRY_PACK_THREADS: String(config.packing.threads) } : {}),
     FERRY_ZSTD_LEVEL: String(config.packing.zstdLevel),
     FERRY_CHUNK_GRACE_MS: String(config.packing.chunkGraceMs),
+    FERRY_PACK_PRUNE_BELOW: String(config.packing.pruneBelow),
     FERRY_RECONCILE_SECONDS: String(config.reconcileIntervalMs / 1000),
     LOG_LEVEL: config.logLevel,
   };

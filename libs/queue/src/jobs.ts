@@ -4,6 +4,8 @@ export enum QueueName {
   Forward = 'forward',
   /** Housekeeping: garbage removal, reconciling, cache eviction, sweeping orphaned spool files. */
   Maintenance = 'maintenance',
+  /** Long scans of one tenant's packs (verify, prune), one at a time, away from housekeeping. */
+  Scrub = 'scrub',
 }
 
 export enum JobName {
@@ -14,11 +16,18 @@ export enum JobName {
   SweepSpool = 'sweep-spool',
   SweepPacks = 'sweep-packs',
   FlushEvents = 'flush-events',
+  VerifyTenant = 'verify-tenant',
+  PrunePacks = 'prune-packs',
 }
 
 export interface ForwardObjectPayload {
   tenantId: string;
   objectId: string;
+}
+
+export interface VerifyTenantPayload {
+  tenantId: string;
+  runId: string;
 }
 
 export type EmptyPayload = Record<string, never>;
@@ -31,6 +40,8 @@ export interface JobPayloads {
   [JobName.SweepSpool]: EmptyPayload;
   [JobName.SweepPacks]: EmptyPayload;
   [JobName.FlushEvents]: EmptyPayload;
+  [JobName.VerifyTenant]: VerifyTenantPayload;
+  [JobName.PrunePacks]: EmptyPayload;
 }
 
 export const JOB_QUEUE: Record<JobName, QueueName> = {
@@ -41,6 +52,8 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.SweepSpool]: QueueName.Maintenance,
   [JobName.SweepPacks]: QueueName.Maintenance,
   [JobName.FlushEvents]: QueueName.Maintenance,
+  [JobName.VerifyTenant]: QueueName.Scrub,
+  [JobName.PrunePacks]: QueueName.Scrub,
 };
 
 /**

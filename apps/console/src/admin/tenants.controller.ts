@@ -13,6 +13,7 @@ import { TenantsService } from './tenants.service.js';
 import { CatalogRebuildService } from './catalog-rebuild.service.js';
 
 const tenantId = new ParseUUIDPipe({ version: '4' });
+const runId = new ParseUUIDPipe({ version: '4' });
 
 @Controller('admin/v1/tenants')
 @UseGuards(AdminTokenGuard)
@@ -54,6 +55,18 @@ export class TenantsController {
   @HttpCode(200)
   rebuildCatalog(@Param('id', tenantId) id: string) {
     return this.rebuilder.rebuild(id);
+  }
+
+  /** Starts a verify run over the tenant's packs (a worker job); its report is read below. */
+  @Post(':id/verify')
+  @HttpCode(202)
+  startVerify(@Param('id', tenantId) id: string) {
+    return this.tenants.startVerify(id);
+  }
+
+  @Get(':id/verify/:runId')
+  verifyRun(@Param('id', tenantId) id: string, @Param('runId', runId) run: string) {
+    return this.tenants.verifyRun(id, run);
   }
 
   @Patch(':id')

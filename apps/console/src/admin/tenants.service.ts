@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode } from '@ferry/common';
-import { AccessKeysRepository, TenantsRepository, type AccessKeyEntity, type TenantEntity } from '@ferry/catalog';
+import { JobName, JobQueues } from '@ferry/queue';
+import { AccessKeysRepository, VerifyRunsRepository, TenantsRepository, type AccessKeyEntity, type TenantEntity } from '@ferry/catalog';
 import { BlobStore, Spool } from '@ferry/storage';
 import { TenantKeyring } from '@ferry/packing';
 import { AccessKeyFactory } from './access-key.factory.js';
@@ -52,6 +53,8 @@ export class TenantsService {
     private readonly blobs: BlobStore,
     private readonly spool: Spool,
     private readonly keyring: TenantKeyring,
+    private readonly runs: VerifyRunsRepository,
+    private readonly queues: JobQueues,
   ) {}
 
   async create(body: CreateTenantBody) {
@@ -80,6 +83,25 @@ export class TenantsService {
   async rotateDataKey(tenantId: string): Promise<{ dataKeyNumber: number }> {
     await this.tenants.get(tenantId);
     return { dataKeyNumber: await this.keyring.rotate(tenantId) };
+  }
+
+  async startVerify(tenantId: string): Promise<{ runId: string; state: 'queued' }> {
+    await this.tenants.get(tenantId);
+    const runId = await this.runs.create(tenantId);
+    await this.queues.add(JobName.VerifyTenant, { tenantId, runId }, { jobId: `verify-${runId}` });
+    return { runId, state: 'queued' };
+  }
+
+  async verifyRun(tenantId: string, runId: string) {
+    const run = await this.runs.get(tenantId, runId);
+    return {
+      runId: run.id,
+      state: run.state,
+      requestedAt: run.requestedAt.toISOString(),
+      startedAt: run.startedAt?.toISOString() ?? null,
+      finishedAt: run.finishedAt?.toISOString() ?? null,
+      report: run.report,
+    };
   }
 
   async update(tenantId: string, body: UpdateTenantBody): Promise<TenantView> {

@@ -18,6 +18,7 @@ export function problemStatus(code: FerryErrorCode): number {
       return 403;
     case FerryErrorCode.TenantNotFound:
     case FerryErrorCode.AccessKeyNotFound:
+    case FerryErrorCode.VerifyRunNotFound:
     case FerryErrorCode.NoSuchBucket:
     case FerryErrorCode.NoSuchKey:
     case FerryErrorCode.NoSuchVersion:

@@ -89,6 +89,7 @@ export function s3Error(code: FerryErrorCode): S3ErrorShape {
     case FerryErrorCode.TenantNotFound:
     case FerryErrorCode.TenantExists:
     case FerryErrorCode.TenantHasData:
+    case FerryErrorCode.VerifyRunNotFound:
       // operator-API conditions; the gateway never raises them on its own
       return { code: 'InternalError', status: 500 };
     default:

@@ -2,19 +2,20 @@ import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationB
 import { Worker, type Job } from 'bullmq';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import type { Logger } from '@ferry/common';
-import { cappedBackoff, JobName, JobQueues, QueueName, redisConnection } from '@ferry/queue';
+import { cappedBackoff, JOB_QUEUE, JobName, JobQueues, QueueName, redisConnection } from '@ferry/queue';
 import { WORKER_LOGGER } from '../worker.tokens.js';
 import type { JobHandler } from './job-handler.js';
 import { JobRegistry } from './job-registry.js';
 import { JOB_HANDLERS } from './job-handler.js';
 
-const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject>, (config: ResolvedConfig) => number> = {
+const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject | JobName.VerifyTenant>, (config: ResolvedConfig) => number> = {
   [JobName.CollectGarbage]: () => 5_000,
   [JobName.Reconcile]: (config) => config.reconcileIntervalMs,
   [JobName.EvictCache]: (config) => Math.min(60_000, config.reconcileIntervalMs),
   [JobName.SweepSpool]: () => 15 * 60_000,
   [JobName.SweepPacks]: () => 15 * 60_000,
   [JobName.FlushEvents]: () => 2_000,
+  [JobName.PrunePacks]: () => 10 * 60_000,
 };
 
 /** Runs BullMQ workers for every queue and schedules the periodic maintenance jobs. */
@@ -38,6 +39,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     const concurrency: Record<QueueName, number> = {
       [QueueName.Forward]: this.config.forward.concurrency,
       [QueueName.Maintenance]: 1,
+      [QueueName.Scrub]: 1,
     };
     for (const queue of Object.values(QueueName)) {
       const worker = new Worker(queue, (job: Job) => this.run(job), {
@@ -76,7 +78,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   private async schedule(): Promise<void> {
     for (const [name, every] of Object.entries(MAINTENANCE_EVERY_MS)) {
       await this.queues
-        .queue(QueueName.Maintenance)
+        .queue(JOB_QUEUE[name as JobName])
         .upsertJobScheduler(name, { every: every(this.config) }, { name, data: {}, opts: { attempts: 1, removeOnFail: 100 } });
     }
   }

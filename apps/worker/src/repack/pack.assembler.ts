@@ -119,7 +119,13 @@ export class PackAssembler implements OnApplicationShutdown {
       const entries = pack.placed;
       const buffers = builder.seal(pack.dataKey, pack.events);
       const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-      await this.chunks.beginPack(target.tenantId, { id: builder.packId, keyNumber: builder.keyNumber, size, chunkCount: entries.length });
+      await this.chunks.beginPack(target.tenantId, {
+        id: builder.packId,
+        keyNumber: builder.keyNumber,
+        size,
+        chunkCount: entries.length,
+        eventCount: pack.events.length,
+      });
       await this.blobs.putBuffers(target.container, packBlobName(builder.packId), buffers);
       await this.chunks.commitPack(target.tenantId, {
         id: builder.packId,

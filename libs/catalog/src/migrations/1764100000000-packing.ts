@@ -27,10 +27,17 @@ export class Packing1764100000000 implements MigrationInterface {
         key_number int NOT NULL,
         size bigint NOT NULL CHECK (size > 0),
         chunk_count int NOT NULL,
+        -- catalog events in its index: a pack that carries some is never simply deleted (its events
+        -- would leave the container); the prune job moves them on
+        event_count int NOT NULL DEFAULT 0,
         -- 'writing' is recorded before the upload, so a pack blob whose commit never came is known
         -- to be Ferry's own leftover; a blob no row names is never removed automatically
-        state text NOT NULL CHECK (state IN ('writing', 'stored')),
-        created_at timestamptz NOT NULL DEFAULT now()
+        -- 'retired': its chunks were moved to a new pack (prune, repair); the blob goes once no read
+        -- that started before the move can still be fetching from it
+        state text NOT NULL CHECK (state IN ('writing', 'stored', 'retired')),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        retired_at timestamptz,
+        verified_at timestamptz
       )`);
     await db.query(`CREATE INDEX packs_tenant ON packs (tenant_id)`);
     await db.query(`CREATE INDEX packs_writing ON packs (created_at) WHERE state = 'writing'`);
@@ -94,6 +101,17 @@ export class Packing1764100000000 implements MigrationInterface {
     await db.query(`ALTER TABLE objects ADD COLUMN packed boolean NOT NULL DEFAULT false`);
     await db.query(`ALTER TABLE objects ADD CONSTRAINT objects_stored_somewhere CHECK (state = 'staged' OR blob_name IS NOT NULL OR packed)`);
     await db.query(`CREATE SEQUENCE catalog_event_seq`);
+    await db.query(`
+      CREATE TABLE verify_runs (
+        id uuid PRIMARY KEY,
+        tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+        requested_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        finished_at timestamptz,
+        report jsonb
+      )`);
+    await db.query(`CREATE INDEX verify_runs_tenant ON verify_runs (tenant_id, requested_at)`);
     // The outbox of catalog events bound for the container (docs/format.md): written by triggers in
     // the transaction of the change itself, so no path that removes an object or a bucket can skip
     // it; the worker moves them into the tenant's next pack. No foreign key: a tenant being deleted
@@ -147,6 +165,7 @@ export class Packing1764100000000 implements MigrationInterface {
     await db.query(`DROP FUNCTION IF EXISTS buckets_changed_event`);
     await db.query(`DROP FUNCTION IF EXISTS objects_removed_event`);
     await db.query(`DROP TABLE IF EXISTS catalog_events`);
+    await db.query(`DROP TABLE IF EXISTS verify_runs`);
     await db.query(`DROP SEQUENCE IF EXISTS catalog_event_seq`);
     await db.query(`ALTER TABLE objects DROP CONSTRAINT IF EXISTS objects_stored_somewhere`);
     await db.query(`ALTER TABLE objects DROP COLUMN IF EXISTS packed`);

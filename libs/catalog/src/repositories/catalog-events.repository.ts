@@ -32,6 +32,11 @@ export class CatalogEventsRepository {
     return rows.map((row) => ({ ...row.event, seq: Number(row.seq) }));
   }
 
+  /** See recordSnapshot. */
+  async snapshot(tenantId: string): Promise<void> {
+    await recordSnapshot(this.db.query.bind(this.db), tenantId);
+  }
+
   /** Forgets events now in the container (or of a tenant that is gone). */
   async drop(tenantId: string, seqs: number[]): Promise<void> {
     await this.db.query(`DELETE FROM catalog_events WHERE tenant_id = $1 AND seq = ANY($2::bigint[])`, [tenantId, seqs]);
@@ -43,17 +48,34 @@ export class CatalogEventsRepository {
  * (used for copies by reference, which write no pack of their own).
  */
 export async function recordPutEvent(query: Query, tenantId: string, objectId: string): Promise<void> {
+  await query(`${PUT_EVENTS} AND o.id = $2`, [tenantId, objectId]);
+}
+
+/**
+ * Puts every bucket and every stored object of the tenant into the outbox again: after a pack's index
+ * (and the events in it) was found damaged, the container must say the whole catalog once more.
+ * Replaying these is harmless where the old events survive: the latest put of a key wins.
+ */
+export async function recordSnapshot(query: Query, tenantId: string): Promise<void> {
   await query(
     `INSERT INTO catalog_events (tenant_id, event)
-     SELECT o.tenant_id, jsonb_build_object(
-              'type', 'object.put', 'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-              'bucket', b.name, 'key', o.key, 'versionId', o.version_id, 'objectId', o.id, 'size', o.size, 'etag', o.etag,
-              'contentType', o.content_type, 'headers', o.headers, 'userMetadata', o.user_metadata, 'checksums', o.checksums,
-              'checksumType', o.checksum_type, 'parts', o.parts,
-              'chunks', coalesce((SELECT jsonb_agg(jsonb_build_array(translate(rtrim(encode(m.chunk_id, 'base64'), '='), '+/', '-_'), m."offset") ORDER BY m.seq)
-                                    FROM object_chunks m WHERE m.object_id = o.id), '[]'::jsonb))
-       FROM objects o JOIN buckets b ON b.id = o.bucket_id
-      WHERE o.tenant_id = $1 AND o.id = $2`,
-    [tenantId, objectId],
+     SELECT tenant_id, jsonb_build_object('type', 'bucket.create', 'at', ${NOW_ISO}, 'bucket', name) FROM buckets WHERE tenant_id = $1`,
+    [tenantId],
   );
+  await query(PUT_EVENTS, [tenantId]);
 }
+
+const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** The `object.put` events of the tenant's stored, repacked objects, built from their rows. */
+const PUT_EVENTS = `
+  INSERT INTO catalog_events (tenant_id, event)
+  SELECT o.tenant_id, jsonb_build_object(
+           'type', 'object.put', 'at', ${NOW_ISO},
+           'bucket', b.name, 'key', o.key, 'versionId', o.version_id, 'objectId', o.id, 'size', o.size, 'etag', o.etag,
+           'contentType', o.content_type, 'headers', o.headers, 'userMetadata', o.user_metadata, 'checksums', o.checksums,
+           'checksumType', o.checksum_type, 'parts', o.parts,
+           'chunks', coalesce((SELECT jsonb_agg(jsonb_build_array(translate(rtrim(encode(m.chunk_id, 'base64'), '='), '+/', '-_'), m."offset") ORDER BY m.seq)
+                                 FROM object_chunks m WHERE m.object_id = o.id), '[]'::jsonb))
+    FROM objects o JOIN buckets b ON b.id = o.bucket_id
+   WHERE o.tenant_id = $1 AND o.packed AND o.state = 'stored'`;

@@ -98,7 +98,11 @@ async function withPieces<T>(pieces: SpoolPiece[], work: (handles: FileHandle[])
   }
 }
 
-/** `length` bytes at `offset` of the object, which may span several spool files. */
+/** `length` bytes at `offset` of an object spread over `pieces` (its spool files). */
+export async function readObjectSpan(pieces: SpoolPiece[], offset: number, length: number): Promise<Buffer> {
+  return withPieces(pieces, (handles) => readSpan(handles, pieces, offset, length));
+}
+
 async function readSpan(handles: FileHandle[], pieces: SpoolPiece[], offset: number, length: number): Promise<Buffer> {
   const out = Buffer.allocUnsafe(length);
   let written = 0;
