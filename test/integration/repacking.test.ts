@@ -3,7 +3,12 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -205,6 +210,66 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     expect((await chunkIds(alice)).length).toBe(chunksBefore);
   });
 
+  it('UploadPartCopy copies manifests: a copied multipart object is stored at once, with no new chunk', async () => {
+    const source = seeded(101, 12 * MiB);
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'mp-src.bin', Body: source }));
+    await settle(alice);
+    const chunksBefore = (await chunkIds(alice)).length;
+    const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
+    const copyUpload = async (key: string, ranges: [number, number][], extra?: (uploadId: string) => Promise<{ PartNumber: number; ETag: string }[]>) => {
+      const { UploadId } = await alice.s3.send(new CreateMultipartUploadCommand({ Bucket: 'backups', Key: key }));
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      for (const [i, [start, end]] of ranges.entries()) {
+        const copied = await alice.s3.send(
+          new UploadPartCopyCommand({ Bucket: 'backups', Key: key, UploadId, PartNumber: i + 1, CopySource: 'backups/mp-src.bin', CopySourceRange: `bytes=${start}-${end}` }),
+        );
+        expect(copied.CopyPartResult?.ETag).toBe(`"${md5(source.subarray(start, end + 1))}"`);
+        parts.push({ PartNumber: i + 1, ETag: copied.CopyPartResult!.ETag! });
+      }
+      if (extra) parts.push(...(await extra(UploadId!)));
+      return { UploadId: UploadId!, parts };
+    };
+    // a range cut mid-chunk on both ends, twice: the object is made of slices of the source's chunks
+    const ranges: [number, number][] = [
+      [3 * MiB + 17, 8 * MiB + 16],
+      [1234, 3 * MiB + 5678],
+    ];
+    const { UploadId, parts } = await copyUpload('mp-copy.bin', ranges);
+    await alice.s3.send(new CompleteMultipartUploadCommand({ Bucket: 'backups', Key: 'mp-copy.bin', UploadId, MultipartUpload: { Parts: parts } }));
+    const expected = Buffer.concat(ranges.map(([start, end]) => source.subarray(start, end + 1)));
+    const [row] = (await db.query(`SELECT state, packed, spool FROM objects WHERE tenant_id = $1 AND key = 'mp-copy.bin'`, [alice.id])) as {
+      state: string;
+      packed: boolean;
+      spool: unknown;
+    }[];
+    expect(row).toEqual({ state: 'stored', packed: true, spool: null });
+    expect((await chunkIds(alice)).length).toBe(chunksBefore);
+    expect(sha(await get(alice.s3, 'backups', 'mp-copy.bin'))).toBe(sha(expected));
+    const across = await get(alice.s3, 'backups', 'mp-copy.bin', `bytes=${5 * MiB - 3}-${5 * MiB + 100}`);
+    expect(across.equals(expected.subarray(5 * MiB - 3, 5 * MiB + 101))).toBe(true);
+
+    // mixed: one uploaded part and one copied part complete through the spool, same bytes either way
+    const own = seeded(102, 5 * MiB);
+    const mixed = await copyUpload('mp-mixed.bin', [[0, 5 * MiB - 1]], async (uploadId) => {
+      const uploaded = await alice.s3.send(new UploadPartCommand({ Bucket: 'backups', Key: 'mp-mixed.bin', UploadId: uploadId, PartNumber: 2, Body: own }));
+      return [{ PartNumber: 2, ETag: uploaded.ETag! }];
+    });
+    await alice.s3.send(new CompleteMultipartUploadCommand({ Bucket: 'backups', Key: 'mp-mixed.bin', UploadId: mixed.UploadId, MultipartUpload: { Parts: mixed.parts } }));
+    await settle(alice);
+    expect(sha(await get(alice.s3, 'backups', 'mp-mixed.bin'))).toBe(sha(Buffer.concat([source.subarray(0, 5 * MiB), own])));
+
+    // an aborted upload gives its copied parts' references back; the copies outlive their source
+    const refs = async () => ((await db.query(`SELECT sum(refs)::int AS n FROM chunks WHERE tenant_id = $1`, [alice.id])) as { n: number }[])[0].n;
+    const before = await refs();
+    const aborted = await copyUpload('mp-aborted.bin', [[0, MiB]]);
+    expect(await refs()).toBeGreaterThan(before);
+    await alice.s3.send(new AbortMultipartUploadCommand({ Bucket: 'backups', Key: 'mp-aborted.bin', UploadId: aborted.UploadId }));
+    expect(await refs()).toBe(before);
+    await alice.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'mp-src.bin' }));
+    await ferry.worker!.get(CollectGarbageHandler).handle();
+    expect(sha(await get(alice.s3, 'backups', 'mp-copy.bin'))).toBe(sha(expected));
+  });
+
   it('collects the chunks and packs of deleted objects, and a chunk collected while an ingest deduplicated against it is stored again', async () => {
     const body = seeded(41, 7 * MiB);
     await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'short-lived.bin', Body: body }));
@@ -225,8 +290,14 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await collector.handle();
     expect(await chunkIds(bob)).toEqual([]);
     expect(ids.length).toBeGreaterThan(0);
-    const remaining = (await listBlobs(ferry.config, container(bob))).map((blob) => blob.name);
-    expect(remaining).toEqual(['ferry/keyring']);
+    // what remains are packs that only carry catalog events (puts and deletes a rebuild must see)
+    const remaining = (await listBlobs(ferry.config, container(bob))).map((blob) => blob.name).sort();
+    const packs = (await db.query(
+      `SELECT p.id, p.event_count, (SELECT count(*)::int FROM chunks c WHERE c.pack_id = p.id) AS chunks FROM packs p WHERE p.tenant_id = $1`,
+      [bob.id],
+    )) as { id: string; event_count: number; chunks: number }[];
+    expect(remaining).toEqual(['ferry/keyring', ...packs.map((pack) => `packs/${pack.id}`)].sort());
+    expect(packs.every((pack) => pack.chunks === 0 && pack.event_count > 0)).toBe(true);
   });
 
   it('an ingest that deduplicated against a chunk the collector then removed stores it again (deterministic order)', async () => {
@@ -303,6 +374,20 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await settle(carol);
     await carol.s3.send(new CopyObjectCommand({ Bucket: 'data', Key: 'c.bin', CopySource: 'data/a.bin' }));
     bodies.set('c.bin', bodies.get('a.bin')!);
+    // a part copy cut inside chunks: its manifest entries start mid-chunk, and must survive a rebuild
+    const sliced = await carol.s3.send(new CreateMultipartUploadCommand({ Bucket: 'data', Key: 'sliced.bin' }));
+    const part = await carol.s3.send(
+      new UploadPartCopyCommand({ Bucket: 'data', Key: 'sliced.bin', UploadId: sliced.UploadId, PartNumber: 1, CopySource: 'data/a.bin', CopySourceRange: 'bytes=1000-2000999' }),
+    );
+    await carol.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'data',
+        Key: 'sliced.bin',
+        UploadId: sliced.UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.CopyPartResult!.ETag }] },
+      }),
+    );
+    bodies.set('sliced.bin', bodies.get('a.bin')!.subarray(1000, 2001000));
     bodies.set('b.txt', Buffer.from('second version\n'.repeat(1000)));
     await carol.s3.send(new PutObjectCommand({ Bucket: 'data', Key: 'b.txt', Body: bodies.get('b.txt'), Metadata: { origin: 'b.txt' } }));
     await carol.s3.send(new DeleteObjectCommand({ Bucket: 'data', Key: 'doomed.bin' }));
@@ -335,7 +420,7 @@ describe('repacking: dedup, compression and encryption into packs', () => {
 
     const rebuilt = await ferry.admin('POST', `/admin/v1/tenants/${carol.id}/catalog/rebuild`);
     expect(rebuilt.status).toBe(200);
-    expect(rebuilt.body, JSON.stringify(rebuilt.body)).toMatchObject({ buckets: 2, objects: 4, incomplete: [], unreadablePacks: [] });
+    expect(rebuilt.body, JSON.stringify(rebuilt.body)).toMatchObject({ buckets: 2, objects: 5, incomplete: [], unreadablePacks: [] });
     expect(await heads()).toEqual(before);
     for (const [key, body] of bodies) expect(sha(await get(carol.s3, 'data', key)), key).toBe(sha(body));
     expect((await s3Failure(carol.s3.send(new GetObjectCommand({ Bucket: 'data', Key: 'doomed.bin' })))).name).toBe('NoSuchKey');

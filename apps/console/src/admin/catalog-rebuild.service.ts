@@ -52,7 +52,7 @@ export class CatalogRebuildService {
         checksumType: event.checksumType,
         parts: event.parts,
         createdAt: new Date(event.at),
-        chunks: event.chunks.map(([id, offset]) => ({ id: decodeChunkId(id), offset })),
+        chunks: event.chunks.map(([id, offset, skip]) => ({ id: decodeChunkId(id), offset, skip: skip ?? 0 })),
       })),
       lastSeq: replayed.lastSeq,
     });

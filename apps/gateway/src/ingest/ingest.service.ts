@@ -5,6 +5,7 @@ import { FerryError, FerryErrorCode } from '@ferry/common';
 import {
   AwsChunkedDecoder,
   checksumHeaderName,
+  createHasher,
   encodeChecksum,
   HashPool,
   payloadProtection,
@@ -139,6 +140,24 @@ export class IngestService {
         checksums: checksum ? { [checksum.algorithm]: checksum.value } : {},
       };
     });
+  }
+
+  /**
+   * MD5 (and the upload's checksum) of a stream that is not kept: a part copied by reference still
+   * owes the client the ETag of its bytes. Hashed inline, a copied range at a time.
+   */
+  async digestOnly(source: Readable, size: number, algorithm?: ChecksumAlgorithm): Promise<Omit<Ingested, 'spoolPath'>> {
+    const md5 = createHasher('MD5');
+    const extra = algorithm ? createHasher(algorithm) : undefined;
+    let bytes = 0;
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      md5.update(chunk);
+      extra?.update(chunk);
+      bytes += chunk.length;
+    }
+    if (bytes !== size) throw new Error(`copy source yielded ${bytes} of ${size} bytes`);
+    const checksum = algorithm && extra ? { algorithm, value: encodeChecksum(extra.digest()) } : undefined;
+    return { size, md5Hex: md5.digest().toString('hex'), checksum, checksums: checksum ? { [checksum.algorithm]: checksum.value } : {} };
   }
 
   /**

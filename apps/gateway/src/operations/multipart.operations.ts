@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode } from '@ferry/common';
-import { BucketsRepository, ObjectsRepository, UploadsRepository, type MultipartUploadEntity } from '@ferry/catalog';
+import { BucketsRepository, ObjectsRepository, UploadsRepository, type MultipartUploadEntity, type ObjectVersionEntity } from '@ferry/catalog';
 import { checksumHeaderName, readRequestedChecksum, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
 import { Spool } from '@ferry/storage';
 import { IngestService, type Ingested } from '../ingest/ingest.service.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
 import { readVerifiedSmallBody } from '../ingest/small-body.js';
 import { ObjectReader } from '../read/object-reader.js';
-import { parseRange } from '../read/range.js';
+import { PackedReader } from '../read/packed-reader.js';
+import { parseRange, type ByteRange } from '../read/range.js';
 import { header, requestBucket, type BucketCall, type ObjectCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
 import { resolveCopySource } from './copy-source.js';
@@ -62,6 +63,7 @@ export class MultipartOperations {
     private readonly reader: ObjectReader,
     private readonly committer: ObjectCommitter,
     private readonly spool: Spool,
+    private readonly packed: PackedReader,
   ) {}
 
   async create(call: ObjectCall): Promise<void> {
@@ -105,10 +107,8 @@ export class MultipartOperations {
       range = parsed;
     }
     const size = range.end - range.start + 1;
-    const stream = await this.reader.open(call.caller.container, source, range);
     const algorithm = (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined;
-    const body = await this.ingest.copy(call.caller.tenantId, stream, Math.max(0, size), algorithm);
-    await this.record(call, upload, partNumber, body);
+    const body = (await this.copyPartByReference(call, upload, partNumber, source, range, algorithm)) ?? (await this.copyPartBytes(call, upload, partNumber, source, range, algorithm));
     sendXml(call.res, 200, 'CopyPartResult', {
       ETag: `"${body.md5Hex}"`,
       LastModified: new Date().toISOString(),
@@ -123,6 +123,7 @@ export class MultipartOperations {
     await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId);
     const body = await readVerifiedSmallBody(call, 4 * 1024 * 1024, { checksumHeadersDescribeObject: true });
     const requested = parseCompleteRequest(body.toString('utf8'));
+    await this.materializeCopiedParts(call, await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId), requested.map((part) => part.partNumber));
     const claimed = readRequestedChecksum(call.headers);
     const objectId = randomUUID();
     const version = await this.uploads.complete(call.caller.tenantId, bucket.id, call.key, uploadId, call.caller.container, objectId, (upload, parts) => {
@@ -235,6 +236,56 @@ export class MultipartOperations {
     const bucket = await requestBucket(call, this.buckets);
     const upload = await this.uploads.get(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '');
     return { upload, partNumber };
+  }
+
+  /**
+   * A repacked source's range becomes a part by reference: its chunks are recorded for the part, not
+   * copied. The bytes are still read once, for the part's ETag (and checksum), which S3 defines on them.
+   */
+  private async copyPartByReference(
+    call: ObjectCall,
+    upload: MultipartUploadEntity,
+    partNumber: number,
+    source: ObjectVersionEntity,
+    range: ByteRange,
+    algorithm: ChecksumAlgorithm | undefined,
+  ): Promise<Omit<Ingested, 'spoolPath'> | undefined> {
+    const size = range.end - range.start + 1;
+    if (source.state !== 'stored' || !source.packed || size <= 0) return undefined;
+    const digest = await this.ingest.digestOnly(await this.reader.open(call.caller.container, source, range), size, algorithm);
+    const part = { partNumber, size, etag: digest.md5Hex, checksums: digest.checksums };
+    const recorded = await this.uploads.putCopiedPart(call.caller.tenantId, upload.bucketId, upload.key, upload.id, call.caller.container, part, source.id, range);
+    return recorded ? digest : undefined;
+  }
+
+  private async copyPartBytes(
+    call: ObjectCall,
+    upload: MultipartUploadEntity,
+    partNumber: number,
+    source: ObjectVersionEntity,
+    range: ByteRange,
+    algorithm: ChecksumAlgorithm | undefined,
+  ): Promise<Ingested> {
+    const stream = await this.reader.open(call.caller.container, source, range);
+    const body = await this.ingest.copy(call.caller.tenantId, stream, Math.max(0, range.end - range.start + 1), algorithm);
+    await this.record(call, upload, partNumber, body);
+    return body;
+  }
+
+  /**
+   * An upload that mixes copied and uploaded parts becomes one object in the spool: its copied parts
+   * are read into spool files first (their ETags and checksums stay), then it completes as usual.
+   */
+  private async materializeCopiedParts(call: ObjectCall, upload: MultipartUploadEntity, wanted: number[]): Promise<void> {
+    const parts = (await this.uploads.listParts(call.caller.tenantId, upload.id, 0, 10_001)).filter((part) => wanted.includes(part.partNumber));
+    const copied = parts.filter((part) => part.copied);
+    if (copied.length === 0 || copied.length === parts.length) return;
+    for (const part of copied) {
+      const manifest = await this.uploads.copiedPartManifest(call.caller.tenantId, upload.id, part.partNumber);
+      const stream = await this.packed.openChunks(call.caller.tenantId, call.caller.container, manifest, part.size);
+      const body = await this.ingest.copy(call.caller.tenantId, stream, part.size);
+      if (!(await this.uploads.materializePart(call.caller.tenantId, upload.id, part.partNumber, body.spoolPath))) await this.spool.remove(body.spoolPath);
+    }
   }
 
   private async record(call: ObjectCall, upload: MultipartUploadEntity, partNumber: number, body: Ingested): Promise<void> {

@@ -31,9 +31,26 @@ export class PackedReader {
   ) {}
 
   async open(tenantId: string, container: string, objectId: string, size: number, range: ByteRange): Promise<Readable> {
-    const manifest = await this.chunks.manifest(tenantId, objectId);
+    return this.stream(tenantId, container, await this.chunks.manifest(tenantId, objectId), size, range, `object ${objectId}`);
+  }
+
+  /** The whole of a copied part: its chunks (with where its bytes sit in each), looked up now. */
+  async openChunks(tenantId: string, container: string, chunks: { id: Buffer; skip: number; length: number }[], size: number): Promise<Readable> {
+    const places = await this.chunks.places(tenantId, chunks.map((chunk) => chunk.id));
+    let offset = 0;
+    const manifest: ManifestEntry[] = chunks.map((chunk) => {
+      const place = places.get(chunk.id.toString('hex'));
+      if (!place) throw new Error(`chunk ${chunk.id.toString('hex')} of a copied part has no pack`);
+      const entry = { ...place, offset, length: chunk.length, skip: chunk.skip };
+      offset += chunk.length;
+      return entry;
+    });
+    return this.stream(tenantId, container, manifest, size, { start: 0, end: size - 1 }, 'copied part');
+  }
+
+  private async stream(tenantId: string, container: string, manifest: ManifestEntry[], size: number, range: ByteRange, what: string): Promise<Readable> {
     const covered = manifest.length === 0 ? 0 : manifest[manifest.length - 1].offset + manifest[manifest.length - 1].length;
-    if (covered !== size) throw new Error(`object ${objectId}: its manifest covers ${covered} of ${size} bytes`);
+    if (covered !== size) throw new Error(`${what}: its manifest covers ${covered} of ${size} bytes`);
     const fetches = planFetches(manifest, range);
     let keys = await this.keyring.forTenant(tenantId);
     if (fetches.some((fetch) => !hasKey(keys, fetch.keyNumber))) {
@@ -47,9 +64,10 @@ export class PackedReader {
       const out: Buffer[] = [];
       for (const entry of fetch.entries) {
         const frame = bytes.subarray(entry.frameOffset - fetch.start, entry.frameOffset - fetch.start + entry.frameLength);
-        const plain = await decodeChunkAsync(dataKey, entry.chunkId, entry.codec, entry.length, frame);
-        const from = Math.max(range.start, entry.offset) - entry.offset;
-        const to = Math.min(range.end, entry.offset + entry.length - 1) - entry.offset + 1;
+        const plain = await decodeChunkAsync(dataKey, entry.chunkId, entry.codec, entry.plainLength, frame);
+        // the entry's bytes start `skip` into the chunk (a ranged part copy cut it)
+        const from = entry.skip + Math.max(range.start, entry.offset) - entry.offset;
+        const to = entry.skip + Math.min(range.end, entry.offset + entry.length - 1) - entry.offset + 1;
         out.push(from === 0 && to === plain.length ? plain : plain.subarray(from, to));
       }
       return out;

@@ -24,6 +24,8 @@ export class MultipartPartEntity {
   @Column('bigint', { transformer: bigintToNumber }) size: number;
   @Column('text') etag: string;
   @Column('jsonb') checksums: Record<string, string>;
-  @Column('text', { name: 'spool_path' }) spoolPath: string;
+  /** The part's bytes in the spool; null for a part copied by reference (`part_chunks` names its chunks). */
+  @Column('text', { name: 'spool_path', nullable: true }) spoolPath: string | null;
+  @Column('boolean') copied: boolean;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
 }

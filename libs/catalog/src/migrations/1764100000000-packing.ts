@@ -71,10 +71,30 @@ export class Packing1764100000000 implements MigrationInterface {
         chunk_id bytea NOT NULL,
         "offset" bigint NOT NULL,
         length int NOT NULL,
+        -- where the object's bytes start inside the chunk: 0 except where a ranged part copy cut it
+        skip int NOT NULL DEFAULT 0 CHECK (skip >= 0),
         PRIMARY KEY (object_id, seq),
         FOREIGN KEY (tenant_id, chunk_id) REFERENCES chunks (tenant_id, id)
       )`);
     await db.query(`CREATE INDEX object_chunks_chunk ON object_chunks (tenant_id, chunk_id)`);
+    // UploadPartCopy of a repacked source records the range's chunks instead of copying bytes
+    await db.query(`ALTER TABLE multipart_parts ALTER COLUMN spool_path DROP NOT NULL`);
+    await db.query(`ALTER TABLE multipart_parts ADD COLUMN copied boolean NOT NULL DEFAULT false`);
+    await db.query(`ALTER TABLE multipart_parts ADD CONSTRAINT multipart_parts_bytes CHECK ((spool_path IS NULL) = copied)`);
+    await db.query(`
+      CREATE TABLE part_chunks (
+        upload_id text NOT NULL,
+        part_number int NOT NULL,
+        seq int NOT NULL,
+        tenant_id uuid NOT NULL,
+        chunk_id bytea NOT NULL,
+        skip int NOT NULL CHECK (skip >= 0),
+        length int NOT NULL CHECK (length > 0),
+        PRIMARY KEY (upload_id, part_number, seq),
+        FOREIGN KEY (upload_id, part_number) REFERENCES multipart_parts (upload_id, part_number) ON DELETE CASCADE,
+        FOREIGN KEY (tenant_id, chunk_id) REFERENCES chunks (tenant_id, id)
+      )`);
+    await db.query(`CREATE INDEX part_chunks_chunk ON part_chunks (tenant_id, chunk_id)`);
     await db.query(`
       CREATE FUNCTION object_chunks_count_refs() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -95,6 +115,13 @@ export class Packing1764100000000 implements MigrationInterface {
         REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION object_chunks_count_refs()`);
     await db.query(`
       CREATE TRIGGER object_chunks_removed AFTER DELETE ON object_chunks
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION object_chunks_count_refs()`);
+    // a copied part holds its chunks like an object does, until it is completed or aborted
+    await db.query(`
+      CREATE TRIGGER part_chunks_added AFTER INSERT ON part_chunks
+        REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION object_chunks_count_refs()`);
+    await db.query(`
+      CREATE TRIGGER part_chunks_removed AFTER DELETE ON part_chunks
         REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION object_chunks_count_refs()`);
     // A repacked object has a manifest instead of a blob of its own.
     await db.query(`ALTER TABLE objects DROP CONSTRAINT objects_check`);
@@ -170,7 +197,9 @@ export class Packing1764100000000 implements MigrationInterface {
     await db.query(`ALTER TABLE objects DROP CONSTRAINT IF EXISTS objects_stored_somewhere`);
     await db.query(`ALTER TABLE objects DROP COLUMN IF EXISTS packed`);
     await db.query(`ALTER TABLE objects ADD CONSTRAINT objects_check CHECK (state = 'staged' OR blob_name IS NOT NULL)`);
-    for (const table of ['object_chunks', 'chunks', 'packs', 'tenant_keys']) await db.query(`DROP TABLE IF EXISTS ${table}`);
+    for (const table of ['part_chunks', 'object_chunks', 'chunks', 'packs', 'tenant_keys']) await db.query(`DROP TABLE IF EXISTS ${table}`);
+    await db.query(`ALTER TABLE multipart_parts DROP CONSTRAINT IF EXISTS multipart_parts_bytes`);
+    await db.query(`ALTER TABLE multipart_parts DROP COLUMN IF EXISTS copied`);
     await db.query(`DROP FUNCTION IF EXISTS object_chunks_count_refs`);
   }
 }

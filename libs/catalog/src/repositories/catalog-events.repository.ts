@@ -65,6 +65,7 @@ export async function recordSnapshot(query: Query, tenantId: string): Promise<vo
   await query(PUT_EVENTS, [tenantId]);
 }
 
+const CHUNK_ID_B64URL = `translate(rtrim(encode(m.chunk_id, 'base64'), '='), '+/', '-_')`;
 const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** The `object.put` events of the tenant's stored, repacked objects, built from their rows. */
@@ -75,7 +76,8 @@ const PUT_EVENTS = `
            'bucket', b.name, 'key', o.key, 'versionId', o.version_id, 'objectId', o.id, 'size', o.size, 'etag', o.etag,
            'contentType', o.content_type, 'headers', o.headers, 'userMetadata', o.user_metadata, 'checksums', o.checksums,
            'checksumType', o.checksum_type, 'parts', o.parts,
-           'chunks', coalesce((SELECT jsonb_agg(jsonb_build_array(translate(rtrim(encode(m.chunk_id, 'base64'), '='), '+/', '-_'), m."offset") ORDER BY m.seq)
+           'chunks', coalesce((SELECT jsonb_agg(CASE WHEN m.skip = 0 THEN jsonb_build_array(${CHUNK_ID_B64URL}, m."offset")
+                                                     ELSE jsonb_build_array(${CHUNK_ID_B64URL}, m."offset", m.skip) END ORDER BY m.seq)
                                  FROM object_chunks m WHERE m.object_id = o.id), '[]'::jsonb))
     FROM objects o JOIN buckets b ON b.id = o.bucket_id
    WHERE o.tenant_id = $1 AND o.packed AND o.state = 'stored'`;

@@ -28,7 +28,7 @@ export interface RestoreObject {
   parts: PartInfo[] | null;
   createdAt: Date;
   /** The manifest: chunk ids and their offsets in the object, in order. */
-  chunks: { id: Buffer; offset: number }[];
+  chunks: { id: Buffer; offset: number; skip: number }[];
 }
 
 export interface RestorePlan {
@@ -133,6 +133,7 @@ export class CatalogRestoreRepository {
         const manifest = object.chunks.map((chunk, i) => ({
           id: chunk.id,
           offset: chunk.offset,
+          skip: chunk.skip,
           length: (i + 1 < object.chunks.length ? object.chunks[i + 1].offset : object.size) - chunk.offset,
         }));
         await insertManifest(query, tenantId, object.id, manifest);

@@ -7,6 +7,8 @@ export interface CutChunk {
   id: Buffer;
   offset: number;
   length: number;
+  /** Where the object's bytes start inside the chunk: 0 but for ranged part copies. */
+  skip?: number;
 }
 
 /** Where a stored chunk's frame is. */
@@ -26,8 +28,12 @@ export interface NewPack {
 
 /** One manifest entry with its chunk's place: what a reader needs. */
 export interface ManifestEntry {
+  /** The entry's place in the object. */
   offset: number;
   length: number;
+  /** Where those bytes start inside the chunk's plaintext, and the whole chunk's length. */
+  skip: number;
+  plainLength: number;
   chunkId: Buffer;
   packId: string;
   keyNumber: number;
@@ -194,17 +200,19 @@ export class ChunksRepository {
   /** The object's chunks in order, with their places. */
   async manifest(tenantId: string, objectId: string): Promise<ManifestEntry[]> {
     const rows = (await this.db.query(
-      `SELECT m."offset", m.length, m.chunk_id, c.pack_id, p.key_number, c.frame_offset, c.frame_length, c.codec
+      `SELECT m."offset", m.length, m.skip, c.plain_length, m.chunk_id, c.pack_id, p.key_number, c.frame_offset, c.frame_length, c.codec
          FROM object_chunks m
          JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
          JOIN packs p ON p.id = c.pack_id
         WHERE m.tenant_id = $1 AND m.object_id = $2
         ORDER BY m.seq`,
       [tenantId, objectId],
-    )) as { offset: string; length: number; chunk_id: Buffer; pack_id: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
+    )) as { offset: string; length: number; skip: number; plain_length: number; chunk_id: Buffer; pack_id: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
     return rows.map((row) => ({
       offset: Number(row.offset),
       length: row.length,
+      skip: row.skip,
+      plainLength: row.plain_length,
       chunkId: row.chunk_id,
       packId: row.pack_id,
       keyNumber: row.key_number,
@@ -223,6 +231,29 @@ export class ChunksRepository {
       [tenantId, objectId],
     )) as { name: string; seq: string }[];
     return row ? { seq: Number(row.seq), bucket: row.name } : undefined;
+  }
+
+  /** Where each of `ids` is stored (hex id → place); ids without a pack are absent. */
+  async places(tenantId: string, ids: Buffer[]): Promise<Map<string, Omit<ManifestEntry, 'offset' | 'length' | 'skip'>>> {
+    const rows = (await this.db.query(
+      `SELECT c.id, c.plain_length, c.pack_id, p.key_number, c.frame_offset, c.frame_length, c.codec
+         FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.tenant_id = $1 AND c.id = ANY($2::bytea[])`,
+      [tenantId, ids],
+    )) as { id: Buffer; plain_length: number; pack_id: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
+    return new Map(
+      rows.map((row) => [
+        row.id.toString('hex'),
+        {
+          chunkId: row.id,
+          plainLength: row.plain_length,
+          packId: row.pack_id,
+          keyNumber: row.key_number,
+          frameOffset: Number(row.frame_offset),
+          frameLength: row.frame_length,
+          codec: row.codec,
+        },
+      ]),
+    );
   }
 
   /** Bytes of the tenant's packs in Blob, overhead included. */
@@ -420,10 +451,10 @@ async function retireIfEmpty(query: Query, tenantId: string, packId: string): Pr
 export async function insertManifest(query: Query, tenantId: string, objectId: string, chunks: CutChunk[]): Promise<void> {
   if (chunks.length === 0) return;
   await query(
-    `INSERT INTO object_chunks (object_id, seq, tenant_id, chunk_id, "offset", length)
-     SELECT $1, m.seq - 1, $2, m.id, m.off, m.len
-       FROM unnest($3::bytea[], $4::bigint[], $5::int[]) WITH ORDINALITY AS m (id, off, len, seq)`,
-    [objectId, tenantId, chunks.map((c) => c.id), chunks.map((c) => c.offset), chunks.map((c) => c.length)],
+    `INSERT INTO object_chunks (object_id, seq, tenant_id, chunk_id, "offset", length, skip)
+     SELECT $1, m.seq - 1, $2, m.id, m.off, m.len, m.skip
+       FROM unnest($3::bytea[], $4::bigint[], $5::int[], $6::int[]) WITH ORDINALITY AS m (id, off, len, skip, seq)`,
+    [objectId, tenantId, chunks.map((c) => c.id), chunks.map((c) => c.offset), chunks.map((c) => c.length), chunks.map((c) => c.skip ?? 0)],
   );
 }
 

@@ -108,9 +108,9 @@ export class ObjectsRepository {
       )) as unknown[];
       if (source.length === 0) return false;
       const manifest = (await tx.query(
-        `SELECT chunk_id, "offset", length FROM object_chunks WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq`,
+        `SELECT chunk_id, "offset", length, skip FROM object_chunks WHERE tenant_id = $1 AND object_id = $2 ORDER BY seq`,
         [tenantId, sourceId],
-      )) as { chunk_id: Buffer; offset: string; length: number }[];
+      )) as { chunk_id: Buffer; offset: string; length: number; skip: number }[];
       // the source may be the very version this copy replaces: its manifest is read before it goes
       await insertNullVersion(tx, tenantId, bucketId, container, { ...object, spool: [] });
       await tx.query(`UPDATE objects SET state = 'stored', packed = true, spool = NULL, stored_at = now() WHERE id = $1`, [object.id]);
@@ -118,7 +118,7 @@ export class ObjectsRepository {
         tx.query.bind(tx),
         tenantId,
         object.id,
-        manifest.map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length })),
+        manifest.map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length, skip: row.skip })),
       );
       await recordPutEvent(tx.query.bind(tx), tenantId, object.id);
       return true;
@@ -214,7 +214,7 @@ export class ObjectsRepository {
     const rows = (await this.db.query(
       `SELECT jsonb_array_elements(spool) ->> 'path' AS path FROM objects WHERE tenant_id = $1 AND spool IS NOT NULL
        UNION ALL
-       SELECT spool_path FROM multipart_parts WHERE tenant_id = $1`,
+       SELECT spool_path FROM multipart_parts WHERE tenant_id = $1 AND spool_path IS NOT NULL`,
       [tenantId],
     )) as { path: string }[];
     return new Set(rows.map((row) => row.path));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode } from '@ferry/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { recordPutEvent } from './catalog-events.repository.js';
 import { GarbageEntity } from '../entities/garbage.entity.js';
 import { MultipartPartEntity, MultipartUploadEntity } from '../entities/multipart-upload.entity.js';
 import type { StoredHeaders } from '../entities/object-version.entity.js';
@@ -75,9 +76,79 @@ export class UploadsRepository {
       const previous = (await tx.query(
         `DELETE FROM multipart_parts WHERE upload_id = $1 AND tenant_id = $2 AND part_number = $3 RETURNING spool_path`,
         [uploadId, tenantId, part.partNumber],
-      )) as [{ spool_path: string }[], number];
-      for (const row of previous[0]) await tx.insert(GarbageEntity, { tenantId, container, blobName: null, spoolPath: row.spool_path });
-      await tx.insert(MultipartPartEntity, { ...part, uploadId, tenantId });
+      )) as [{ spool_path: string | null }[], number];
+      await collectSpoolPaths(tx, tenantId, container, previous[0]);
+      await tx.insert(MultipartPartEntity, { ...part, uploadId, tenantId, copied: false });
+    });
+  }
+
+  /**
+   * Records a part copied by reference (UploadPartCopy of a repacked source): the chunks covering
+   * `range` of the source, the first and last possibly cut, each held by the part until the upload
+   * completes or is aborted. False when the source is not (or no longer) repacked: copy its bytes.
+   */
+  async putCopiedPart(
+    tenantId: string,
+    bucketId: string,
+    key: string,
+    uploadId: string,
+    container: string,
+    part: Omit<NewPart, 'spoolPath'>,
+    sourceId: string,
+    range: { start: number; end: number },
+  ): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await lockUpload(tx, tenantId, bucketId, key, uploadId, 'FOR SHARE');
+      const source = (await tx.query(`SELECT 1 FROM objects WHERE tenant_id = $1 AND id = $2 AND state = 'stored' AND packed FOR SHARE`, [
+        tenantId,
+        sourceId,
+      ])) as unknown[];
+      if (source.length === 0) return false;
+      const manifest = (await tx.query(
+        `SELECT chunk_id, "offset", length, skip FROM object_chunks
+          WHERE tenant_id = $1 AND object_id = $2 AND "offset" <= $4 AND "offset" + length > $3 ORDER BY seq`,
+        [tenantId, sourceId, range.start, range.end],
+      )) as { chunk_id: Buffer; offset: string; length: number; skip: number }[];
+      const pieces = manifest.map((row) => {
+        const offset = Number(row.offset);
+        const from = Math.max(range.start, offset);
+        const to = Math.min(range.end + 1, offset + row.length);
+        return { id: row.chunk_id, skip: row.skip + (from - offset), length: to - from };
+      });
+      if (pieces.reduce((sum, piece) => sum + piece.length, 0) !== part.size) throw new Error(`source ${sourceId}: its manifest does not cover the copied range`);
+      const previous = (await tx.query(
+        `DELETE FROM multipart_parts WHERE upload_id = $1 AND tenant_id = $2 AND part_number = $3 RETURNING spool_path`,
+        [uploadId, tenantId, part.partNumber],
+      )) as [{ spool_path: string | null }[], number];
+      await collectSpoolPaths(tx, tenantId, container, previous[0]);
+      await tx.insert(MultipartPartEntity, { ...part, uploadId, tenantId, spoolPath: null, copied: true });
+      await tx.query(
+        `INSERT INTO part_chunks (upload_id, part_number, seq, tenant_id, chunk_id, skip, length)
+         SELECT $1, $2, c.seq - 1, $3, c.id, c.skip, c.length FROM unnest($4::bytea[], $5::int[], $6::int[]) WITH ORDINALITY AS c (id, skip, length, seq)`,
+        [uploadId, part.partNumber, tenantId, pieces.map((p) => p.id), pieces.map((p) => p.skip), pieces.map((p) => p.length)],
+      );
+      return true;
+    });
+  }
+
+  /** A copied part's chunks, in order, with where the part's bytes sit in each. */
+  async copiedPartManifest(tenantId: string, uploadId: string, partNumber: number): Promise<{ id: Buffer; skip: number; length: number }[]> {
+    const rows = (await this.db.query(
+      `SELECT chunk_id, skip, length FROM part_chunks WHERE tenant_id = $1 AND upload_id = $2 AND part_number = $3 ORDER BY seq`,
+      [tenantId, uploadId, partNumber],
+    )) as { chunk_id: Buffer; skip: number; length: number }[];
+    return rows.map((row) => ({ id: row.chunk_id, skip: row.skip, length: row.length }));
+  }
+
+  /** Turns a copied part into a spooled one (its bytes were read into `spoolPath`): for an upload mixing both. */
+  async materializePart(tenantId: string, uploadId: string, partNumber: number, spoolPath: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const [, updated] = (await tx.query(
+        `UPDATE multipart_parts SET spool_path = $4, copied = false WHERE tenant_id = $1 AND upload_id = $2 AND part_number = $3 AND copied`,
+        [tenantId, uploadId, partNumber, spoolPath],
+      )) as [unknown, number];
+      if (updated === 1) await tx.query(`DELETE FROM part_chunks WHERE upload_id = $1 AND part_number = $2`, [uploadId, partNumber]);
+      return updated === 1;
     });
   }
 
@@ -131,19 +202,36 @@ export class UploadsRepository {
       const parts = await tx.getRepository(MultipartPartEntity).find({ where: { uploadId, tenantId }, order: { partNumber: 'ASC' } });
       const { chosen, object } = plan(upload, parts);
       const chosenNumbers = new Set(chosen.map((part) => part.partNumber));
-      for (const part of parts) {
-        if (!chosenNumbers.has(part.partNumber)) {
-          await tx.insert(GarbageEntity, { tenantId, container, blobName: null, spoolPath: part.spoolPath });
-        }
-      }
-      await tx.query(`DELETE FROM multipart_uploads WHERE id = $1 AND tenant_id = $2`, [uploadId, tenantId]);
+      await collectSpoolPaths(
+        tx,
+        tenantId,
+        container,
+        parts.filter((part) => !chosenNumbers.has(part.partNumber)).map((part) => ({ spool_path: part.spoolPath })),
+      );
+      const copied = chosen.filter((part) => part.copied).length;
+      if (copied > 0 && copied < chosen.length) throw new Error('an upload mixing copied and uploaded parts must have its copied parts materialized first');
       const version: NewObjectVersion = {
         ...object,
         id: objectId,
         key,
-        spool: chosen.map((part) => ({ path: part.spoolPath, size: part.size })),
+        spool: chosen.filter((part) => part.spoolPath !== null).map((part) => ({ path: part.spoolPath!, size: part.size })),
       };
       await insertNullVersion(tx, tenantId, bucketId, container, version);
+      if (copied > 0) {
+        // every part was copied by reference: the object's manifest is theirs joined, stored at once
+        await tx.query(
+          `INSERT INTO object_chunks (object_id, seq, tenant_id, chunk_id, "offset", length, skip)
+           SELECT $1, (row_number() OVER w) - 1, $2, pc.chunk_id,
+                  coalesce(sum(pc.length) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), pc.length, pc.skip
+             FROM part_chunks pc
+            WHERE pc.upload_id = $3 AND pc.tenant_id = $2 AND pc.part_number = ANY($4::int[])
+           WINDOW w AS (ORDER BY pc.part_number, pc.seq)`,
+          [objectId, tenantId, uploadId, [...chosenNumbers]],
+        );
+        await tx.query(`UPDATE objects SET state = 'stored', packed = true, spool = NULL, stored_at = now() WHERE id = $1`, [objectId]);
+        await recordPutEvent(tx.query.bind(tx), tenantId, objectId);
+      }
+      await tx.query(`DELETE FROM multipart_uploads WHERE id = $1 AND tenant_id = $2`, [uploadId, tenantId]);
       return version;
     });
   }
@@ -155,10 +243,17 @@ export class UploadsRepository {
       const parts = (await tx.query(`DELETE FROM multipart_parts WHERE upload_id = $1 AND tenant_id = $2 RETURNING spool_path`, [
         uploadId,
         tenantId,
-      ])) as [{ spool_path: string }[], number];
-      for (const row of parts[0]) await tx.insert(GarbageEntity, { tenantId, container, blobName: null, spoolPath: row.spool_path });
+      ])) as [{ spool_path: string | null }[], number];
+      await collectSpoolPaths(tx, tenantId, container, parts[0]);
       await tx.query(`DELETE FROM multipart_uploads WHERE id = $1 AND tenant_id = $2`, [uploadId, tenantId]);
     });
+  }
+}
+
+/** Spool files of parts that are gone go to the garbage outbox (a copied part has none). */
+async function collectSpoolPaths(tx: EntityManager, tenantId: string, container: string, rows: { spool_path: string | null }[]): Promise<void> {
+  for (const row of rows) {
+    if (row.spool_path) await tx.insert(GarbageEntity, { tenantId, container, blobName: null, spoolPath: row.spool_path });
   }
 }
 

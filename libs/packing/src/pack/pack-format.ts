@@ -49,8 +49,11 @@ export interface ObjectPutEvent extends EventBase {
   checksums: Record<string, string>;
   checksumType: string | null;
   parts: { size: number; etag: string }[] | null;
-  /** The manifest: each chunk's base64url id and its offset in the object, in order. */
-  chunks: Array<[string, number]>;
+  /**
+   * The manifest: each chunk's base64url id and its offset in the object, in order, and where the
+   * object's bytes start inside the chunk when that is not 0 (a ranged part copy cut it).
+   */
+  chunks: Array<[string, number] | [string, number, number]>;
 }
 
 export interface ObjectDeleteEvent extends EventBase {
@@ -230,7 +233,8 @@ function eventProblem(event: unknown): string | undefined {
       if (event.parts !== null && !(Array.isArray(event.parts) && event.parts.every((p) => isRecord(p) && isCount(p.size) && typeof p.etag === 'string'))) {
         return 'parts malformed';
       }
-      if (!Array.isArray(event.chunks) || !event.chunks.every((c) => Array.isArray(c) && c.length === 2 && isChunkId(c[0]) && isCount(c[1]))) {
+      const entry = (c: unknown) => Array.isArray(c) && (c.length === 2 || (c.length === 3 && isCount(c[2]))) && isChunkId(c[0]) && isCount(c[1]);
+      if (!Array.isArray(event.chunks) || !event.chunks.every(entry)) {
         return 'chunks malformed';
       }
       return undefined;
