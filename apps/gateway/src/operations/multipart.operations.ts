@@ -106,7 +106,6 @@ export class MultipartOperations {
       }
       range = parsed;
     }
-    const size = range.end - range.start + 1;
     const algorithm = (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined;
     const body = (await this.copyPartByReference(call, upload, partNumber, source, range, algorithm)) ?? (await this.copyPartBytes(call, upload, partNumber, source, range, algorithm));
     sendXml(call.res, 200, 'CopyPartResult', {

@@ -215,6 +215,10 @@ const isCount = (value: unknown): value is number => Number.isSafeInteger(value)
 const isStrings = (value: unknown) => isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
 const isNullableString = (value: unknown) => value === null || typeof value === 'string';
 
+/** `[chunk id, offset]`, or `[chunk id, offset, skip]` when the object's bytes start inside the chunk. */
+const isManifestEntry = (c: unknown): boolean =>
+  Array.isArray(c) && (c.length === 2 || (c.length === 3 && isCount(c[2]))) && isChunkId(c[0]) && isCount(c[1]);
+
 /** Why a value is not a CatalogEvent, or undefined when it is one. Fields beyond these are allowed. */
 function eventProblem(event: unknown): string | undefined {
   if (!isRecord(event)) return 'not an object';
@@ -233,8 +237,7 @@ function eventProblem(event: unknown): string | undefined {
       if (event.parts !== null && !(Array.isArray(event.parts) && event.parts.every((p) => isRecord(p) && isCount(p.size) && typeof p.etag === 'string'))) {
         return 'parts malformed';
       }
-      const entry = (c: unknown) => Array.isArray(c) && (c.length === 2 || (c.length === 3 && isCount(c[2]))) && isChunkId(c[0]) && isCount(c[1]);
-      if (!Array.isArray(event.chunks) || !event.chunks.every(entry)) {
+      if (!Array.isArray(event.chunks) || !event.chunks.every(isManifestEntry)) {
         return 'chunks malformed';
       }
       return undefined;
