@@ -26,6 +26,8 @@ interface OpenPack {
 
 /** Packs being uploaded at once, across tenants: bounds the memory they hold. */
 const MAX_UPLOADING = 3;
+/** Open packs of all tenants together hold at most this many targets' worth; then the largest goes. */
+const MAX_OPEN_TARGETS = 4;
 
 /**
  * Gathers the frames of every object this worker is repacking into one open pack per tenant and
@@ -61,6 +63,7 @@ export class PackAssembler implements OnApplicationShutdown {
       if (pack.builder.size >= this.config.packing.targetBytes) this.seal(pack);
       else this.linger(pack);
     }
+    this.bound();
     return [...settled];
   }
 
@@ -74,6 +77,17 @@ export class PackAssembler implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     for (const pack of this.open.values()) this.seal(pack);
+  }
+
+  /** Many tenants writing at once: the largest open pack is written early, so memory stays bounded. */
+  private bound(): void {
+    let open = 0;
+    for (const pack of this.open.values()) open += pack.builder.size;
+    while (open > MAX_OPEN_TARGETS * this.config.packing.targetBytes) {
+      const largest = [...this.open.values()].reduce((a, b) => (a.builder.size >= b.builder.size ? a : b));
+      open -= largest.builder.size;
+      this.seal(largest);
+    }
   }
 
   private packFor(target: PackTarget): OpenPack {

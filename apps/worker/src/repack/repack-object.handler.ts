@@ -62,7 +62,9 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       if (!context) return; // deleted meanwhile: its claimed chunks are unreferenced and will be collected
       pending.push(this.assembler.record(target, putEvent(object, context, chunks)));
       await Promise.all(pending);
-      if (!(await this.awaitOthers(tenantId, chunks))) continue;
+      // chunks this job did not claim are stored already or being stored by another ingest
+      const allMine = chunks.every((chunk) => claimed.has(chunk.id.toString('hex')));
+      if (!allMine && !(await this.awaitOthers(tenantId, chunks))) continue;
       const outcome = await this.chunks.commitManifest(tenantId, objectId, chunks);
       if (outcome === 'chunk-gone') {
         this.logger.info({ tenantId, objectId }, 'a deduplicated chunk was collected meanwhile; storing it again');
