@@ -26,6 +26,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DataSource } from 'typeorm';
+import { SealedBox } from '@ferry/common';
+import { readContainer } from '@ferry/packing';
+import { BlobStore } from '@ferry/storage';
+import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
 import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
 import { downloadBlob, listBlobs, objectPath, s3Request } from '../support/faults.js';
 
@@ -56,7 +60,8 @@ describe('tenant isolation over every S3 operation', () => {
   };
 
   beforeAll(async () => {
-    ferry = await FerryUnderTest.start();
+    // no recovery-cache window: once evicted, reads come from the tenant's packs
+    ferry = await FerryUnderTest.start({ env: { FERRY_CACHE_HOURS: '0' } });
     alice = await ferry.tenant('alice');
     bob = await ferry.tenant('bob');
     // The same bucket name for both: names are per tenant. Plus buckets only Alice owns.
@@ -191,30 +196,77 @@ describe('tenant isolation over every S3 operation', () => {
       return row.staged === 0;
     }, 30_000);
     expect(stored).toBe(true);
-    const idsOf = async (tenantId: string) =>
-      ((await db.query(`SELECT id FROM objects WHERE tenant_id = $1`, [tenantId])) as { id: string }[]).map((row) => `objects/${row.id}`).sort();
-    const aliceIds = await idsOf(alice.id);
-    const bobIds = await idsOf(bob.id);
-    expect(aliceIds).toHaveLength(aliceData.size);
-    expect(bobIds).toHaveLength(2);
-    const aliceContainer = `${ferry.config.containerPrefix}${alice.id}`;
-    const bobContainer = `${ferry.config.containerPrefix}${bob.id}`;
-    // garbage from B's overwrite may still be in flight; wait for the collector before comparing sets
-    const settled = await eventually(async () => (await listBlobs(ferry.config, bobContainer)).length === bobIds.length, 20_000, 250);
-    expect(settled).toBe(true);
-    expect((await listBlobs(ferry.config, aliceContainer)).map((blob) => blob.name)).toEqual(aliceIds);
-    const bobBlobs = (await listBlobs(ferry.config, bobContainer)).map((blob) => blob.name);
-    expect(bobBlobs).toEqual(bobIds);
-    for (const name of aliceIds) expect(bobBlobs).not.toContain(name);
-    // byte for byte: A's secret is in A's container, and no blob of B's holds it
-    const [secretRow] = (await db.query(`SELECT o.id FROM objects o JOIN buckets b ON b.id = o.bucket_id WHERE o.tenant_id = $1 AND b.name = 'backups' AND o.key = 'secret.txt'`, [
-      alice.id,
-    ])) as { id: string }[];
-    expect((await downloadBlob(ferry.config, aliceContainer, `objects/${secretRow.id}`)).equals(aliceData.get('backups/secret.txt')!)).toBe(true);
-    for (const name of bobBlobs) {
-      const bytes = await downloadBlob(ferry.config, bobContainer, name);
-      for (const body of aliceData.values()) expect(bytes.equals(body)).toBe(false);
+    const rowsOf = async (tenantId: string) =>
+      (await db.query(`SELECT o.id, b.name AS bucket, o.key, o.packed, o.blob_name FROM objects o JOIN buckets b ON b.id = o.bucket_id WHERE o.tenant_id = $1`, [
+        tenantId,
+      ])) as { id: string; bucket: string; key: string; packed: boolean; blob_name: string | null }[];
+    const aliceRows = await rowsOf(alice.id);
+    const bobRows = await rowsOf(bob.id);
+    expect(aliceRows.map((row) => `${row.bucket}/${row.key}`).sort()).toEqual([...aliceData.keys()].sort());
+    expect(bobRows.map((row) => `${row.bucket}/${row.key}`).sort()).toEqual(['backups/bob-own.txt', 'backups/shared-name.txt']);
+    for (const row of [...aliceRows, ...bobRows]) expect({ packed: row.packed, blob_name: row.blob_name }, row.key).toEqual({ packed: true, blob_name: null });
+
+    // Each container holds its tenant's keyring and the packs the catalog lists for that tenant, nothing
+    // else (compared between two identical reads of the packs table, none being written).
+    const containerOf = (tenant: TenantSession) => `${ferry.config.containerPrefix}${tenant.id}`;
+    const packsOf = async (tenantId: string) =>
+      ((await db.query(`SELECT id, state FROM packs WHERE tenant_id = $1 ORDER BY id`, [tenantId])) as { id: string; state: string }[]).map(
+        (pack) => `${pack.state} packs/${pack.id}`,
+      );
+    const blobsOf = async (tenant: TenantSession): Promise<string[]> => {
+      let names: string[] = [];
+      let expected: string[] = [];
+      const matched = await eventually(async () => {
+        const before = await packsOf(tenant.id);
+        names = (await listBlobs(ferry.config, containerOf(tenant))).map((blob) => blob.name);
+        const after = await packsOf(tenant.id);
+        // a retired pack (its chunks moved by prune) keeps its blob a while; one being written is waited for
+        expected = ['ferry/keyring', ...after.map((pack) => pack.replace(/^(stored|retired) /, ''))].sort();
+        return JSON.stringify(before) === JSON.stringify(after) && JSON.stringify(names) === JSON.stringify(expected);
+      }, 20_000, 250);
+      expect(matched, `${tenant.name}: container ${JSON.stringify(names)}, catalog ${JSON.stringify(expected)}`).toBe(true);
+      return names;
+    };
+    const aliceBlobs = await blobsOf(alice);
+    const bobBlobs = await blobsOf(bob);
+    expect(aliceBlobs.filter((name) => name.startsWith('packs/')).length).toBeGreaterThan(0);
+    expect(bobBlobs.filter((name) => name.startsWith('packs/')).length).toBeGreaterThan(0);
+    expect(aliceBlobs.filter((name) => bobBlobs.includes(name))).toEqual(['ferry/keyring']);
+    // and each container's packs are that tenant's: their indexes open with its keys and name it
+    const box = new SealedBox(ferry.config.masterKey.id, ferry.config.masterKey.key.reveal());
+    for (const [tenant, names] of [
+      [alice, aliceBlobs],
+      [bob, bobBlobs],
+    ] as const) {
+      const snapshot = await readContainer(ferry.gateway.app.get(BlobStore), box, tenant.id, containerOf(tenant));
+      expect(snapshot.unreadable, tenant.name).toEqual([]);
+      expect(snapshot.packs.map((pack) => `packs/${pack.id}`).sort(), tenant.name).toEqual(names.filter((name) => name !== 'ferry/keyring'));
     }
+
+    // Byte for byte: no blob of either container holds plaintext of A's, A's own included (packs are
+    // encrypted); B's plaintext is not in A's container either.
+    const needles = (bodies: Iterable<Buffer>) =>
+      [...bodies].flatMap((body) => (body.length <= 64 ? [body] : [body.subarray(0, 64), body.subarray(body.length >> 1, (body.length >> 1) + 64), body.subarray(body.length - 64)]));
+    const aliceNeedles = [...needles(aliceData.values()), ...['secret.txt', 'dir/nested.bin', 'private.bin', 'alice-only'].map((name) => Buffer.from(name))];
+    const bobNeedles = needles([Buffer.from('bob writes here'), Buffer.from('bob only')]);
+    const found: string[] = [];
+    for (const [tenant, names, forbidden] of [
+      [alice, aliceBlobs, [...aliceNeedles, ...bobNeedles]],
+      [bob, bobBlobs, aliceNeedles],
+    ] as const) {
+      for (const name of names) {
+        const bytes = await downloadBlob(ferry.config, containerOf(tenant), name);
+        for (const needle of forbidden) if (bytes.includes(needle)) found.push(`${tenant.name}:${name} holds ${JSON.stringify(needle.subarray(0, 24).toString('latin1'))}`);
+      }
+    }
+    expect(found).toEqual([]);
+
+    // A's objects come back from A's packs intact once the recovery cache is gone (FERRY_CACHE_HOURS=0)
+    await ferry.worker!.get(EvictCacheHandler).handle();
+    const cached = (await db.query(`SELECT key FROM objects WHERE tenant_id IN ($1, $2) AND spool IS NOT NULL`, [alice.id, bob.id])) as { key: string }[];
+    expect(cached).toEqual([]);
+    await expectAliceIntact();
+    expect((await bytesOf(bob.s3, 'backups', 'shared-name.txt')).toString()).toBe('bob writes here');
   });
 
   it('CopyObject cannot read from or write into another tenant’s buckets', async () => {

@@ -2,6 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DataSource } from 'typeorm';
+import { ChunksRepository } from '@ferry/catalog';
+import { PackedReader } from '../../apps/gateway/src/read/packed-reader.js';
+import { CollectGarbageHandler } from '../../apps/worker/src/maintenance/collect-garbage.handler.js';
+import { PrunePacksHandler } from '../../apps/worker/src/repack/prune-packs.handler.js';
 import { eventually, FerryUnderTest, type TenantSession } from '../support/ferry.js';
 import { listBlobs, spoolFiles } from '../support/faults.js';
 
@@ -13,7 +17,10 @@ describe('concurrent writers of one key', () => {
   let t: TenantSession;
 
   beforeAll(async () => {
-    ferry = await FerryUnderTest.start();
+    // no grace period: the collector forgets the replaced versions' chunks as soon as nothing names
+    // them; and prune rewrites any pack holding a dead frame of one (a pack holding only a live
+    // ~100 kB frame is ~99 % live, one sharing it with a dead frame of the same size ~50 %)
+    ferry = await FerryUnderTest.start({ env: { FERRY_CHUNK_GRACE_MS: '0', FERRY_PACK_PRUNE_BELOW: '0.9' } });
     t = await ferry.tenant('racer');
     await t.s3.send(new CreateBucketCommand({ Bucket: 'race' }));
   });
@@ -29,14 +36,16 @@ describe('concurrent writers of one key', () => {
     expect(results.map((result) => result.ETag)).toEqual(bodies.map((body) => `"${md5(body)}"`));
 
     const db = ferry.gateway.app.get(DataSource);
-    const rows = (await db.query(`SELECT id, etag FROM objects WHERE tenant_id = $1 AND key = 'contested'`, [t.id])) as { id: string; etag: string }[];
+    const rows = (await db.query(`SELECT id, etag, size FROM objects WHERE tenant_id = $1 AND key = 'contested'`, [t.id])) as { id: string; etag: string; size: string }[];
     expect(rows).toHaveLength(1);
+    const [row] = rows;
     const got = await t.s3.send(new GetObjectCommand({ Bucket: 'race', Key: 'contested' }));
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
-    expect(md5(bytes)).toBe(rows[0].etag);
+    expect(md5(bytes)).toBe(row.etag);
     expect(bodies.some((body) => body.equals(bytes))).toBe(true);
 
-    // every replaced version's bytes are collected: one blob and one spool file remain at most
+    // every replaced version's bytes are collected: only the survivor's chunks remain, in packs of
+    // the tenant's container, and after prune no pack holds another version's frames
     const container = `${ferry.config.containerPrefix}${t.id}`;
     const settled = await eventually(async () => {
       const [pending] = (await db.query(`SELECT count(*)::int AS n FROM garbage WHERE tenant_id = $1`, [t.id])) as { n: number }[];
@@ -44,8 +53,65 @@ describe('concurrent writers of one key', () => {
       return pending.n === 0 && staged.n === 0;
     }, 60_000, 200);
     expect(settled).toBe(true);
-    expect(await eventually(async () => (await listBlobs(ferry.config, container)).length === 1, 30_000, 200)).toBe(true);
-    expect((await listBlobs(ferry.config, container)).map((blob) => blob.name)).toEqual([`objects/${rows[0].id}`]);
+    const collector = ferry.worker!.get(CollectGarbageHandler);
+    const survivorChunks = async () =>
+      ((await db.query(`SELECT encode(chunk_id, 'hex') AS id FROM object_chunks WHERE object_id = $1 ORDER BY seq`, [row.id])) as { id: string }[]).map(
+        (entry) => entry.id,
+      );
+    type Pack = { id: string; state: string; size: string; chunk_count: number; event_count: number };
+    let state: { manifest: string[]; chunks: { id: string; pack_id: string | null }[]; packs: Pack[]; blobs: string[]; garbage: number } | undefined;
+    const snapshot = async () => {
+      const [garbage] = (await db.query(`SELECT count(*)::int AS n FROM garbage WHERE tenant_id = $1`, [t.id])) as { n: number }[];
+      state = {
+        manifest: await survivorChunks(),
+        chunks: (await db.query(`SELECT encode(id, 'hex') AS id, pack_id FROM chunks WHERE tenant_id = $1`, [t.id])) as { id: string; pack_id: string | null }[],
+        packs: (await db.query(`SELECT id, state, size, chunk_count, event_count FROM packs WHERE tenant_id = $1`, [t.id])) as Pack[],
+        blobs: (await listBlobs(ferry.config, container)).map((blob) => blob.name),
+        garbage: garbage.n,
+      };
+      return state;
+    };
+    // the container holds the keyring and the catalog's packs, nothing else
+    const containerMatches = (s: NonNullable<typeof state>) =>
+      JSON.stringify([...s.blobs].sort()) === JSON.stringify(['ferry/keyring', ...s.packs.map((pack) => `packs/${pack.id}`)].sort());
+    // 1. the collector (grace 0): only the survivor's chunks are left, each in a stored pack; every other
+    //    pack is kept only for the catalog events it carries (those are never simply deleted)
+    const collected = await eventually(async () => {
+      await collector.handle();
+      const s = await snapshot();
+      const holding = new Set(s.chunks.map((chunk) => chunk.pack_id));
+      return (
+        s.garbage === 0 &&
+        s.manifest.length > 0 &&
+        s.chunks.length === new Set(s.manifest).size &&
+        s.chunks.every((chunk) => s.manifest.includes(chunk.id) && chunk.pack_id !== null) &&
+        s.packs.every((pack) => pack.state === 'stored' && (holding.has(pack.id) || pack.event_count > 0)) &&
+        containerMatches(s)
+      );
+    }, 30_000, 250);
+    expect(collected, JSON.stringify(state, null, 1)).toBe(true);
+    // 2. prune rewrites the packs the replaced versions' frames made sparse, and their blobs go: what
+    //    is left in Blob is the survivor's frame and a little encrypted event data, no other version
+    const prune = ferry.worker!.get(PrunePacksHandler);
+    const chunksRepository = ferry.worker!.get(ChunksRepository);
+    const pruned = await eventually(async () => {
+      await prune.handle();
+      await chunksRepository.collectEmptyPacks(0, 500, 0);
+      await collector.handle();
+      const s = await snapshot();
+      const total = s.packs.reduce((sum, pack) => sum + Number(pack.size), 0);
+      return s.garbage === 0 && s.packs.every((pack) => pack.state === 'stored') && containerMatches(s) && total < bytes.length + 64 * 1024;
+    }, 30_000, 250);
+    expect(pruned, JSON.stringify(state, null, 1)).toBe(true);
+    expect(state!.chunks.map((chunk) => chunk.id).sort()).toEqual([...new Set(state!.manifest)].sort());
+    // what is left in the packs is the survivor, whole
+    expect(Number(row.size)).toBe(bytes.length);
+    const packed = await ferry.gateway.app.get(PackedReader).open(t.id, container, row.id, bytes.length, { start: 0, end: bytes.length - 1 });
+    const fromPacks: Buffer[] = [];
+    for await (const piece of packed) fromPacks.push(piece as Buffer);
+    expect(Buffer.concat(fromPacks).equals(bytes)).toBe(true);
+    const usage = (await ferry.admin('GET', `/admin/v1/tenants/${t.id}/usage`)).body;
+    expect(usage).toMatchObject({ logicalBytes: bytes.length, objects: 1, pendingBytes: 0 });
     const files = (await spoolFiles(ferry.config.spoolDir)).filter((file) => file.startsWith(`${t.id}/`));
     expect(files.length).toBeLessThanOrEqual(1);
   }, 120_000);

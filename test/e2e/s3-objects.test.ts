@@ -16,9 +16,10 @@ import {
   ListObjectVersionsCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { ObjectsRepository } from '@ferry/catalog';
-import { BlobStore } from '@ferry/storage';
-import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
+import { DataSource } from 'typeorm';
+import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
+import { allStored, eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
+import { listBlobs } from '../support/faults.js';
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
@@ -28,7 +29,8 @@ describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)
   let alice: TenantSession;
 
   beforeAll(async () => {
-    ferry = await FerryUnderTest.start();
+    // no recovery-cache window: once evicted, a stored object is read from its tenant's packs
+    ferry = await FerryUnderTest.start({ env: { FERRY_CACHE_HOURS: '0' } });
     alice = await ferry.tenant('alice');
   });
 
@@ -73,23 +75,45 @@ describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)
     expect(got.CacheControl).toBe('no-cache');
     expect(got.ContentEncoding).toBeUndefined();
 
-    const objects = ferry.gateway.app.get(ObjectsRepository);
-    const blobs = ferry.gateway.app.get(BlobStore);
+    const db = ferry.gateway.app.get(DataSource);
     const tenant = await ferry.admin('GET', `/admin/v1/tenants/${alice.id}`);
-    const stored = await eventually(async () => (await ferry.admin('GET', `/admin/v1/tenants/${alice.id}/usage`)).body.storedBytes === body.length);
-    expect(stored).toBe(true);
     expect(tenant.body.logicalBytes).toBe(body.length);
-    const rows = await objects.listLatest(alice.id, (await objects.getById(alice.id, (await findId(ferry, alice.id)))!)!.bucketId, {
-      prefix: '',
-      bound: { key: '', inclusive: false },
-      limit: 10,
-    });
-    const row = rows.find((candidate) => candidate.key === 'dir/one file+plus.bin')!;
-    expect(row.state).toBe('stored');
-    const blob = await blobs.download(`${ferry.config.containerPrefix}${alice.id}`, row.blobName!);
-    const chunks: Buffer[] = [];
-    for await (const chunk of blob) chunks.push(chunk as Buffer);
-    expect(Buffer.concat(chunks).equals(body)).toBe(true);
+    const stored = await eventually(async () => allStored(await ferry.admin('GET', `/admin/v1/tenants/${alice.id}/usage`), body.length));
+    expect(stored).toBe(true);
+    const [row] = (await db.query(
+      `SELECT o.id, o.state, o.packed, o.blob_name FROM objects o JOIN buckets b ON b.id = o.bucket_id
+        WHERE o.tenant_id = $1 AND b.name = 'backups' AND o.key = 'dir/one file+plus.bin'`,
+      [alice.id],
+    )) as { id: string; state: string; packed: boolean; blob_name: string | null }[];
+    expect(row).toMatchObject({ state: 'stored', packed: true, blob_name: null });
+    // its chunks sit in packs in the tenant's container, and the packs hold at least its bytes (random: no compression)
+    const packs = (await db.query(
+      `SELECT DISTINCT p.id, p.size, p.state FROM object_chunks m JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
+         JOIN packs p ON p.id = c.pack_id WHERE m.object_id = $1`,
+      [row.id],
+    )) as { id: string; size: string; state: string }[];
+    expect(packs.length).toBeGreaterThan(0);
+    const blobs = await listBlobs(ferry.config, `${ferry.config.containerPrefix}${alice.id}`);
+    for (const pack of packs) {
+      expect(pack.state).toBe('stored');
+      expect(blobs.find((blob) => blob.name === `packs/${pack.id}`)?.size, pack.id).toBe(Number(pack.size));
+    }
+    const usage = (await ferry.admin('GET', `/admin/v1/tenants/${alice.id}/usage`)).body;
+    expect(usage.storedBytes).toBeGreaterThanOrEqual(body.length);
+
+    // the recovery cache evicted (FERRY_CACHE_HOURS=0): the same bytes and metadata, now from the packs
+    await ferry.worker!.get(EvictCacheHandler).handle();
+    const [evicted] = (await db.query(`SELECT spool FROM objects WHERE id = $1`, [row.id])) as { spool: unknown }[];
+    expect(evicted.spool).toBeNull();
+    const fromPacks = await alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'dir/one file+plus.bin' }));
+    expect(Buffer.from(await fromPacks.Body!.transformToByteArray()).equals(body)).toBe(true);
+    expect(fromPacks.ETag).toBe(`"${md5(body)}"`);
+    expect(fromPacks.ContentType).toBe('application/x-test');
+    expect(fromPacks.Metadata).toEqual({ origin: 'unit', 'two-words': 'hello world' });
+    expect(fromPacks.CacheControl).toBe('no-cache');
+    // a range across chunk boundaries (chunks are 256 KiB to 4 MiB)
+    const range = await alice.s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'dir/one file+plus.bin', Range: `bytes=${200_000}-${body.length - 100}` }));
+    expect(Buffer.from(await range.Body!.transformToByteArray()).equals(body.subarray(200_000, body.length - 99))).toBe(true);
   });
 
   it('serves ranges, conditional requests and checksums', async () => {
@@ -186,10 +210,3 @@ describe('S3 objects through the gateway (@aws-sdk/client-s3, default checksums)
     expect(await got.Body!.transformToString()).toBe('hello vhost');
   });
 });
-
-async function findId(ferry: FerryUnderTest, tenantId: string): Promise<string> {
-  const { DataSource } = await import('typeorm');
-  const db = ferry.gateway.app.get(DataSource);
-  const [row] = (await db.query(`SELECT id FROM objects WHERE tenant_id = $1 LIMIT 1`, [tenantId])) as { id: string }[];
-  return row.id;
-}
