@@ -39,6 +39,7 @@ const MAX_OPEN_TARGETS = 4;
 export class PackAssembler implements OnApplicationShutdown {
   private readonly open = new Map<string, OpenPack>();
   private uploading = 0;
+  private readonly writing = new Set<Promise<void>>();
   private readonly roomWaiters: (() => void)[] = [];
 
   constructor(
@@ -75,8 +76,10 @@ export class PackAssembler implements OnApplicationShutdown {
     return pack.committed;
   }
 
-  onApplicationShutdown(): void {
-    for (const pack of this.open.values()) this.seal(pack);
+  /** Writes what is still open and waits for every write, before the catalog connection closes. */
+  async onApplicationShutdown(): Promise<void> {
+    for (const pack of [...this.open.values()]) this.seal(pack);
+    await Promise.allSettled([...this.writing]);
   }
 
   /** Many tenants writing at once: the largest open pack is written early, so memory stays bounded. */
@@ -121,10 +124,12 @@ export class PackAssembler implements OnApplicationShutdown {
     if (this.open.get(pack.target.tenantId) !== pack) return;
     this.open.delete(pack.target.tenantId);
     this.uploading++;
-    this.write(pack).then(pack.settle.resolve, (error: unknown) => {
+    const writing = this.write(pack).then(pack.settle.resolve, (error: unknown) => {
       this.logger.warn({ tenantId: pack.target.tenantId, packId: pack.builder.packId, err: error }, 'pack upload failed; its objects will be retried');
       pack.settle.reject(error);
     });
+    this.writing.add(writing);
+    void writing.finally(() => this.writing.delete(writing));
   }
 
   private async write(pack: OpenPack): Promise<void> {

@@ -55,17 +55,34 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       offset,
       length: cut.lengths[i],
     }));
+    try {
+      await this.repack(target, object, pieces, chunks);
+    } catch (error) {
+      // deleted mid-repack (its spool files went with it): nothing to retry, and its claims must
+      // not make other ingests of the same bytes wait for the lease
+      if (await this.objects.getById(tenantId, objectId)) throw error;
+      await this.chunks.releaseClaims(tenantId, objectId);
+    }
+  }
+
+  private async repack(target: PackTarget, object: ObjectVersionEntity, pieces: { path: string; size: number }[], chunks: CutChunk[]): Promise<void> {
+    const { tenantId, id: objectId } = object;
     for (;;) {
       const claimed = await this.chunks.claim(tenantId, objectId, chunks);
       const pending = await this.store(target, pieces, chunks, claimed);
       const context = await this.chunks.putEventContext(tenantId, objectId);
-      if (!context) return; // deleted meanwhile: its claimed chunks are unreferenced and will be collected
+      if (!context) {
+        await Promise.allSettled(pending);
+        await this.chunks.releaseClaims(tenantId, objectId);
+        return;
+      }
       pending.push(this.assembler.record(target, putEvent(object, context, chunks)));
       await Promise.all(pending);
       // chunks this job did not claim are stored already or being stored by another ingest
       const allMine = chunks.every((chunk) => claimed.has(chunk.id.toString('hex')));
       if (!allMine && !(await this.awaitOthers(tenantId, chunks))) continue;
       const outcome = await this.chunks.commitManifest(tenantId, objectId, chunks);
+      if (outcome === 'object-gone') await this.chunks.releaseClaims(tenantId, objectId);
       if (outcome === 'chunk-gone') {
         this.logger.info({ tenantId, objectId }, 'a deduplicated chunk was collected meanwhile; storing it again');
         continue;
@@ -103,7 +120,14 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     for (const next of batches) {
       await this.assembler.room();
       const encoding = this.pool.encode({ pieces, chunks: next, dataKey, zstdLevel });
-      if (previous) pending.push(...this.assembler.append(target, await previous));
+      // a failure surfaces when it is awaited; until then it must not count as unhandled
+      encoding.catch(() => undefined);
+      try {
+        if (previous) pending.push(...this.assembler.append(target, await previous));
+      } catch (error) {
+        await encoding.catch(() => undefined);
+        throw error;
+      }
       previous = encoding;
     }
     if (previous) pending.push(...this.assembler.append(target, await previous));

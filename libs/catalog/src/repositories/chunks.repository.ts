@@ -256,6 +256,11 @@ export class ChunksRepository {
     );
   }
 
+  /** Forgets the claims of an ingest that gave up (its object is gone) on chunks it never stored. */
+  async releaseClaims(tenantId: string, owner: string): Promise<void> {
+    await this.db.query(`DELETE FROM chunks WHERE tenant_id = $1 AND claimed_by = $2 AND pack_id IS NULL AND refs = 0`, [tenantId, owner]);
+  }
+
   /** Bytes of the tenant's packs in Blob, overhead included. */
   async storedBytes(tenantId: string): Promise<number> {
     const [row] = (await this.db.query(`SELECT coalesce(sum(size), 0)::bigint AS bytes FROM packs WHERE tenant_id = $1 AND state = 'stored'`, [
