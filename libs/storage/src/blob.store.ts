@@ -1,18 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
-import { readFileRange } from './file-range.js';
-
-export interface SourceSegment {
-  /** Absolute path of a file holding part of the blob, in order. */
-  path: string;
-  size: number;
-}
-
-export interface UploadOptions {
-  blockBytes: number;
-  concurrency: number;
-}
 
 const isNotFound = (error: unknown) => error instanceof RestError && error.statusCode === 404;
 
@@ -32,48 +19,6 @@ export class BlobStore {
     if (this.knownContainers.has(container)) return;
     await this.service.getContainerClient(container).createIfNotExists();
     this.knownContainers.add(container);
-  }
-
-  /**
-   * Uploads the concatenation of segments as one block blob: one Put Blob when it fits in a block,
-   * else fixed-size staged blocks with ids derived from their position (so a retry restages the
-   * same ids), then a commit. Idempotent.
-   */
-  async upload(container: string, blobName: string, segments: SourceSegment[], options: UploadOptions): Promise<void> {
-    await this.ensureContainer(container);
-    const blob = this.service.getContainerClient(container).getBlockBlobClient(blobName);
-    // Every file is opened first: a file removed meanwhile (the object was deleted) stays readable
-    // through its handle, and one already gone fails here at once rather than in the SDK's retries.
-    const handles: FileHandle[] = [];
-    try {
-      const blocks: { id: string; handle: FileHandle; start: number; length: number }[] = [];
-      for (const segment of segments) {
-        const handle = await open(segment.path, 'r');
-        handles.push(handle);
-        for (let start = 0; start < segment.size; start += options.blockBytes) {
-          const length = Math.min(options.blockBytes, segment.size - start);
-          blocks.push({ id: blockId(blocks.length), handle, start, length });
-        }
-      }
-      if (blocks.length === 0) {
-        await blob.upload(Buffer.alloc(0), 0);
-        return;
-      }
-      if (blocks.length === 1) {
-        // one request (Put Blob) instead of a staged block and a commit: half the transactions
-        // for the small objects backups are full of
-        const [only] = blocks;
-        await blob.upload(() => blockStream(only), only.length);
-        return;
-      }
-      if (blocks.length > 50_000) throw new Error(`blob ${blobName} would need ${blocks.length} blocks (max 50,000)`);
-      await runPool(blocks, options.concurrency, (block) =>
-        blob.stageBlock(block.id, () => blockStream(block), block.length),
-      );
-      await blob.commitBlockList(blocks.map((block) => block.id));
-    } finally {
-      await Promise.all(handles.map((handle) => handle.close()));
-    }
   }
 
   /**
@@ -153,31 +98,4 @@ export class BlobStore {
   async ping(): Promise<void> {
     await this.service.getProperties();
   }
-}
-
-/** A block's bytes; the SDK calls this again for each retry of the request. */
-function blockStream(block: { handle: FileHandle; start: number; length: number }): Readable {
-  return Readable.from(readFileRange(block.handle, block.start, block.length), { objectMode: false });
-}
-
-function blockId(index: number): string {
-  return Buffer.from(`ferry-block-${String(index).padStart(6, '0')}`).toString('base64');
-}
-
-/** Runs tasks with at most `limit` in flight; rejects on the first failure after in-flight ones settle. */
-export async function runPool<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++];
-      try {
-        await task(item);
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  });
-  await Promise.all(lanes);
-  if (failure !== undefined) throw failure;
 }

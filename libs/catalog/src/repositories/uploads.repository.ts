@@ -73,11 +73,7 @@ export class UploadsRepository {
   async putPart(tenantId: string, bucketId: string, key: string, uploadId: string, container: string, part: NewPart): Promise<void> {
     await this.db.transaction(async (tx) => {
       await lockUpload(tx, tenantId, bucketId, key, uploadId, 'FOR SHARE');
-      const previous = (await tx.query(
-        `DELETE FROM multipart_parts WHERE upload_id = $1 AND tenant_id = $2 AND part_number = $3 RETURNING spool_path`,
-        [uploadId, tenantId, part.partNumber],
-      )) as [{ spool_path: string | null }[], number];
-      await collectSpoolPaths(tx, tenantId, container, previous[0]);
+      await dropPart(tx, tenantId, container, uploadId, part.partNumber);
       await tx.insert(MultipartPartEntity, { ...part, uploadId, tenantId, copied: false });
     });
   }
@@ -116,11 +112,7 @@ export class UploadsRepository {
         return { id: row.chunk_id, skip: row.skip + (from - offset), length: to - from };
       });
       if (pieces.reduce((sum, piece) => sum + piece.length, 0) !== part.size) throw new Error(`source ${sourceId}: its manifest does not cover the copied range`);
-      const previous = (await tx.query(
-        `DELETE FROM multipart_parts WHERE upload_id = $1 AND tenant_id = $2 AND part_number = $3 RETURNING spool_path`,
-        [uploadId, tenantId, part.partNumber],
-      )) as [{ spool_path: string | null }[], number];
-      await collectSpoolPaths(tx, tenantId, container, previous[0]);
+      await dropPart(tx, tenantId, container, uploadId, part.partNumber);
       await tx.insert(MultipartPartEntity, { ...part, uploadId, tenantId, spoolPath: null, copied: true });
       await tx.query(
         `INSERT INTO part_chunks (upload_id, part_number, seq, tenant_id, chunk_id, skip, length)
@@ -248,6 +240,15 @@ export class UploadsRepository {
       await tx.query(`DELETE FROM multipart_uploads WHERE id = $1 AND tenant_id = $2`, [uploadId, tenantId]);
     });
   }
+}
+
+/** Removes a part about to be uploaded again under its number; its spool file goes to the garbage outbox. */
+async function dropPart(tx: EntityManager, tenantId: string, container: string, uploadId: string, partNumber: number): Promise<void> {
+  const previous = (await tx.query(
+    `DELETE FROM multipart_parts WHERE upload_id = $1 AND tenant_id = $2 AND part_number = $3 RETURNING spool_path`,
+    [uploadId, tenantId, partNumber],
+  )) as [{ spool_path: string | null }[], number];
+  await collectSpoolPaths(tx, tenantId, container, previous[0]);
 }
 
 /** Spool files of parts that are gone go to the garbage outbox (a copied part has none). */
