@@ -66,7 +66,7 @@ describe('npm start (the launcher)', () => {
 
   it('starts everything embedded, serves S3, stops cleanly on Ctrl-C, and restarts on the same data', async () => {
     const [s3Port, consolePort] = [await freePort(), await freePort()];
-    const env = { FERRY_DATA_DIR: dataDir, FERRY_S3_PORT: String(s3Port), FERRY_CONSOLE_PORT: String(consolePort) };
+    const env = { FERRY_DATA_DIR: dataDir, FERRY_S3_PORT: String(s3Port), FERRY_CONSOLE_PORT: String(consolePort), FERRY_LEDGER_PORT: '0' };
     const first = launch(env);
     const printed = await banner(first);
     expect(printed).toContain(`S3 endpoint:    http://127.0.0.1:${s3Port}`);

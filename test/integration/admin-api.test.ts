@@ -54,6 +54,7 @@ describe('admin API', () => {
     expect(usage.body).toEqual({
       quotaBytes: 10737418240,
       logicalBytes: 0,
+      quotaUsedBytes: 0,
       storedBytes: 0,
       pendingBytes: 0,
       objects: 0,

@@ -150,6 +150,8 @@ export async function presign(
 export function rawHttp(
   endpoint: string,
   spec: { method: string; pathAndQuery: string; headers: Record<string, string>; body?: Buffer; timeoutMs?: number },
+  /** Sends the body's first `afterBytes`, then waits for `during` before sending the rest. */
+  pause?: { afterBytes: number; during: () => Promise<void> },
 ): Promise<RawResponse> {
   const { hostname, port } = hostOf(endpoint);
   return new Promise((resolvePromise, reject) => {
@@ -174,7 +176,13 @@ export function rawHttp(
       clearTimeout(timer);
       reject(error);
     });
-    if (spec.body) req.end(spec.body);
+    if (spec.body && pause) {
+      req.write(spec.body.subarray(0, pause.afterBytes));
+      pause.during().then(
+        () => req.end(spec.body!.subarray(pause.afterBytes)),
+        (error: unknown) => req.destroy(error as Error),
+      );
+    } else if (spec.body) req.end(spec.body);
     else req.end();
   });
 }

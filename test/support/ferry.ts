@@ -10,6 +10,7 @@ import { schemeOf, type ResolvedConfig } from '@ferry/config';
 import { freshDatabase, testConfig } from '@ferry/testing';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 import { createGateway, type GatewayServer } from '../../apps/gateway/src/gateway.app.js';
+import { createLedger, type LedgerServer } from '../../apps/ledger/src/ledger.app.js';
 import { createWorker } from '../../apps/worker/src/worker.app.js';
 
 export interface TenantSession {
@@ -23,6 +24,7 @@ export interface TenantSession {
 /** A whole Ferry in this process: console, gateway and (optionally) worker on a fresh database. */
 export class FerryUnderTest {
   worker?: INestApplicationContext;
+  ledger?: LedgerServer;
   private constructor(
     readonly config: ResolvedConfig,
     readonly console: NestExpressApplication,
@@ -35,6 +37,9 @@ export class FerryUnderTest {
   static async start(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<FerryUnderTest> {
     const db = await freshDatabase();
     const config = await testConfig(db.url, inject('azurite'), options.env);
+    const ledger = await createLedger(config);
+    // the ledger binds a free port; gateway and console are then built to call it there
+    config.ledger.port = await ledger.listen();
     const consoleApp = await createConsoleApp(config);
     await consoleApp.listen(0, '127.0.0.1');
     const consolePort = (consoleApp.getHttpServer().address() as { port: number }).port;
@@ -42,6 +47,7 @@ export class FerryUnderTest {
     const s3Port = await gateway.listen(0, '127.0.0.1');
     const scheme = schemeOf(config);
     const ferry = new FerryUnderTest(config, consoleApp, gateway, `${scheme}://127.0.0.1:${s3Port}`, `${scheme}://127.0.0.1:${consolePort}`, db.drop);
+    ferry.ledger = ledger;
     if (options.worker ?? true) await ferry.startWorker();
     return ferry;
   }
@@ -49,6 +55,18 @@ export class FerryUnderTest {
   async startWorker(): Promise<void> {
     this.worker = await createWorker(this.config);
     await this.worker.init();
+  }
+
+  /** Stops the ledger (gateway writes then answer 503 SlowDown). */
+  async stopLedger(): Promise<void> {
+    await this.ledger?.close();
+    this.ledger = undefined;
+  }
+
+  /** Starts the ledger again on the port the gateway and console call. */
+  async startLedger(): Promise<void> {
+    this.ledger = await createLedger(this.config);
+    await this.ledger.listen();
   }
 
   async stopWorker(): Promise<void> {
@@ -117,6 +135,7 @@ export class FerryUnderTest {
     await this.stopWorker();
     await this.gateway.close();
     await this.console.close();
+    await this.stopLedger();
     await this.dropDb();
   }
 }

@@ -6,8 +6,10 @@ import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { StorageModule } from '@ferry/storage';
 import { QueueModule } from '@ferry/queue';
+import { LedgerClient } from '@ferry/ledger-contracts';
 import { AccessKeyFactory } from './admin/access-key.factory.js';
 import { TenantsController } from './admin/tenants.controller.js';
+import { UsageHistoryController } from './billing/usage-history.controller.js';
 import { TenantsService } from './admin/tenants.service.js';
 import { CatalogRebuildService } from './admin/catalog-rebuild.service.js';
 import { CONSOLE_LOGGER } from './console.tokens.js';
@@ -20,9 +22,10 @@ export class ConsoleModule {
     return {
       module: ConsoleModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
-      controllers: [CatalogHealthController, TenantsController],
+      controllers: [CatalogHealthController, TenantsController, UsageHistoryController],
       providers: [
         TenantsService,
+        LedgerClient,
         TenantKeyring,
         CatalogRebuildService,
         { provide: CONSOLE_LOGGER, useValue: createLogger('console', config.logLevel) },

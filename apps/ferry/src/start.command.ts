@@ -11,6 +11,7 @@ import { startAzurite } from './embedded/azurite.js';
 import { spawnChild, type Child } from './embedded/child.js';
 import { startPostgres } from './embedded/postgres.js';
 import { findRedisServer, startRedis } from './embedded/redis.js';
+import { freePort } from './embedded/free-port.js';
 import { newAdminToken, newMasterKey, persistedSecret } from './secrets.js';
 
 const APPS = ['ledger', 'console', 'worker', 'gateway'] as const;
@@ -62,6 +63,10 @@ async function resolveEmbedded(config: FerryConfig, stops: (() => Promise<void>)
   if (!config.redisUrl && !findRedisServer()) {
     // checked before anything starts, so the operator sees one clear line and nothing to clean up
     throw new Error('REDIS_URL is not set and no redis-server is on PATH: install Redis (apt-get install redis-server) or set REDIS_URL');
+  }
+  if (config.ledger.port === 0) {
+    // the apps must agree on one port: the launcher picks it once for all of them
+    env.FERRY_LEDGER_PORT = String(await freePort(config.ledger.host));
   }
   if (!config.databaseUrl) {
     // Postgres runs as its own user and must be able to enter the data directory.

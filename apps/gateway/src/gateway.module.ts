@@ -8,6 +8,9 @@ import { HashPool } from '@ferry/s3';
 import { StorageModule } from '@ferry/storage';
 import { GATEWAY_LOGGER } from './gateway.tokens.js';
 import { IngestService } from './ingest/ingest.service.js';
+import { LedgerClient } from '@ferry/ledger-contracts';
+import { QuotaReservations } from './quota/reservations.js';
+import { UsageMeter } from './metering/usage.meter.js';
 import { ObjectCommitter } from './ingest/object-committer.js';
 import { BucketOperations } from './operations/bucket.operations.js';
 import { CopyObjectOperation } from './operations/copy-object.operation.js';
@@ -20,6 +23,7 @@ import { PackedReader } from './read/packed-reader.js';
 import { TenantKeyring } from '@ferry/packing';
 import { Authenticator } from './s3/authenticator.js';
 import { S3Dispatcher } from './s3/s3.dispatcher.js';
+import { SosapiOperations } from './sosapi/sosapi.operations.js';
 
 @Module({})
 export class GatewayModule implements NestModule {
@@ -41,6 +45,9 @@ export class GatewayModule implements NestModule {
             return pool;
           },
         },
+        LedgerClient,
+        QuotaReservations,
+        UsageMeter,
         IngestService,
         ObjectCommitter,
         ObjectReader,
@@ -52,6 +59,7 @@ export class GatewayModule implements NestModule {
         DeleteObjectsOperation,
         CopyObjectOperation,
         MultipartOperations,
+        SosapiOperations,
         S3Dispatcher,
       ],
     };

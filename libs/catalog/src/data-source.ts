@@ -7,6 +7,8 @@ import { ObjectVersionEntity } from './entities/object-version.entity.js';
 import { TenantEntity } from './entities/tenant.entity.js';
 import { InitialCatalog1764000000000 } from './migrations/1764000000000-initial-catalog.js';
 import { Packing1764100000000 } from './migrations/1764100000000-packing.js';
+import { UsageCounter1764200000000 } from './migrations/1764200000000-usage-counter.js';
+import { TenantAccess1764200000001 } from './migrations/1764200000001-tenant-access.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -17,7 +19,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

@@ -39,13 +39,21 @@ export interface FerryConfig {
   queuePrefix: string;
   containerPrefix: string;
   cache: { maxAgeMs: number; maxBytes: number };
-  forward: { concurrency: number; blockBytes: number; blockConcurrency: number };
+  forward: { concurrency: number };
+  /**
+   * The ledger service (quotas, metering, billing) on its TCP transport; how long the gateway waits
+   * for it before answering 503 SlowDown; how long a quota reservation lives without renewal (a
+   * crashed gateway's reservations lapse after it); soft-quota alert thresholds in percent.
+   */
+  ledger: { host: string; port: number; timeoutMs: number; reservationTtlMs: number; alertThresholds: number[]; alertWebhookUrl?: string };
   /**
    * The repackaging engine (docs/format.md): pack size and linger, worker threads (default: one
    * per core), zstd level (0 stores chunks uncompressed), how long an unreferenced chunk is kept, and
    * the live fraction under which the prune job rewrites a pack.
    */
   packing: { targetBytes: number; lingerMs: number; threads?: number; zstdLevel: number; chunkGraceMs: number; pruneBelow: number };
+  /** How often the ledger samples stored bytes, and how often a gateway reports its traffic. */
+  metering: { sampleMs: number; flushMs: number };
   reconcileIntervalMs: number;
   logLevel: string;
 }
@@ -109,10 +117,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.FERRY_QUEUE_PREFIX,
     containerPrefix: e.FERRY_CONTAINER_PREFIX,
     cache: { maxAgeMs: e.FERRY_CACHE_HOURS * 3600_000, maxBytes: e.FERRY_CACHE_MAX_BYTES },
-    forward: {
-      concurrency: e.FERRY_FORWARD_CONCURRENCY,
-      blockBytes: e.FERRY_BLOCK_BYTES,
-      blockConcurrency: e.FERRY_BLOCK_CONCURRENCY,
+    forward: { concurrency: e.FERRY_FORWARD_CONCURRENCY },
+    ledger: {
+      host: e.FERRY_LEDGER_HOST,
+      port: e.FERRY_LEDGER_PORT,
+      timeoutMs: e.FERRY_LEDGER_TIMEOUT_MS,
+      reservationTtlMs: e.FERRY_RESERVATION_TTL_SECONDS * 1000,
+      alertThresholds: [...new Set(e.FERRY_QUOTA_ALERTS)].sort((a, b) => a - b),
+      alertWebhookUrl: e.FERRY_ALERT_WEBHOOK_URL,
     },
     packing: {
       targetBytes: e.FERRY_PACK_TARGET_BYTES,
@@ -122,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       chunkGraceMs: e.FERRY_CHUNK_GRACE_MS,
       pruneBelow: e.FERRY_PACK_PRUNE_BELOW,
     },
+    metering: { sampleMs: e.FERRY_METER_SAMPLE_SECONDS * 1000, flushMs: e.FERRY_METER_FLUSH_SECONDS * 1000 },
     reconcileIntervalMs: e.FERRY_RECONCILE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
@@ -165,8 +178,14 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     FERRY_CACHE_HOURS: String(config.cache.maxAgeMs / 3600_000),
     FERRY_CACHE_MAX_BYTES: String(config.cache.maxBytes),
     FERRY_FORWARD_CONCURRENCY: String(config.forward.concurrency),
-    FERRY_BLOCK_BYTES: String(config.forward.blockBytes),
-    FERRY_BLOCK_CONCURRENCY: String(config.forward.blockConcurrency),
+    FERRY_METER_SAMPLE_SECONDS: String(config.metering.sampleMs / 1000),
+    FERRY_METER_FLUSH_SECONDS: String(config.metering.flushMs / 1000),
+    FERRY_LEDGER_HOST: config.ledger.host,
+    FERRY_LEDGER_PORT: String(config.ledger.port),
+    FERRY_LEDGER_TIMEOUT_MS: String(config.ledger.timeoutMs),
+    FERRY_RESERVATION_TTL_SECONDS: String(config.ledger.reservationTtlMs / 1000),
+    FERRY_QUOTA_ALERTS: config.ledger.alertThresholds.join(','),
+    ...(config.ledger.alertWebhookUrl ? { FERRY_ALERT_WEBHOOK_URL: config.ledger.alertWebhookUrl } : {}),
     FERRY_PACK_TARGET_BYTES: String(config.packing.targetBytes),
     FERRY_PACK_LINGER_MS: String(config.packing.lingerMs),
     ...(config.packing.threads ? { FERRY_PACK_THREADS: String(config.packing.threads) } : {}),

@@ -1,1 +1,2 @@
 export * from './ledger.patterns.js';
+export * from './ledger.client.js';

@@ -18,6 +18,7 @@ export async function testConfig(databaseUrl: string, azurite: string, env: Reco
       FERRY_DATA_DIR: dataDir,
       FERRY_S3_PORT: '0',
       FERRY_CONSOLE_PORT: '0',
+      FERRY_LEDGER_PORT: '0',
       FERRY_ADMIN_TOKEN: `test-admin-token-${run}`,
       FERRY_MASTER_KEY: randomBytes(32).toString('base64'),
       DATABASE_URL: databaseUrl,

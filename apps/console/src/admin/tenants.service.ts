@@ -6,6 +6,7 @@ import { JobName, JobQueues } from '@ferry/queue';
 import { AccessKeysRepository, VerifyRunsRepository, TenantsRepository, type AccessKeyEntity, type TenantEntity } from '@ferry/catalog';
 import { BlobStore, Spool } from '@ferry/storage';
 import { TenantKeyring } from '@ferry/packing';
+import { LedgerClient, LedgerPattern } from '@ferry/ledger-contracts';
 import { AccessKeyFactory } from './access-key.factory.js';
 import type { CreateTenantBody, UpdateTenantBody } from './tenants.dto.js';
 
@@ -14,12 +15,15 @@ export interface TenantView {
   name: string;
   quotaBytes: number;
   status: string;
+  leaseExpiresAt: string | null;
+  blockReads: boolean;
   createdAt: string;
 }
 
 export interface UsageView {
   quotaBytes: number;
   logicalBytes: number;
+  quotaUsedBytes: number;
   storedBytes: number;
   objects: number;
   pendingBytes: number;
@@ -32,6 +36,8 @@ export const tenantView = (tenant: TenantEntity): TenantView => ({
   name: tenant.name,
   quotaBytes: tenant.quotaBytes,
   status: tenant.status,
+  leaseExpiresAt: tenant.leaseExpiresAt?.toISOString() ?? null,
+  blockReads: tenant.blockReads,
   createdAt: tenant.createdAt.toISOString(),
 });
 
@@ -55,13 +61,14 @@ export class TenantsService {
     private readonly keyring: TenantKeyring,
     private readonly runs: VerifyRunsRepository,
     private readonly queues: JobQueues,
+    private readonly ledger: LedgerClient,
   ) {}
 
   async create(body: CreateTenantBody) {
     const id = randomUUID();
     const { record, secretAccessKey } = this.keyFactory.mint('created with the tenant');
     const tenant = await this.tenants.create(
-      { id, name: body.name, quotaBytes: body.quotaBytes, container: `${this.config.containerPrefix}${id}` },
+      { id, name: body.name, quotaBytes: body.quotaBytes, leaseExpiresAt: body.leaseExpiresAt, container: `${this.config.containerPrefix}${id}` },
       record,
     );
     return { ...tenantView(tenant), accessKeyId: record.accessKeyId, secretAccessKey };
@@ -106,7 +113,15 @@ export class TenantsService {
 
   async update(tenantId: string, body: UpdateTenantBody): Promise<TenantView> {
     const status = body.suspended === undefined ? undefined : body.suspended ? 'suspended' : 'active';
-    return tenantView(await this.tenants.update(tenantId, { quotaBytes: body.quotaBytes, status }));
+    return tenantView(
+      await this.tenants.update(tenantId, { quotaBytes: body.quotaBytes, status, leaseExpiresAt: body.leaseExpiresAt, blockReads: body.blockReads }),
+    );
+  }
+
+  /** Soft-quota alerts, from the ledger that raises them. */
+  async alerts(tenantId: string, limit: number) {
+    await this.tenants.get(tenantId);
+    return this.ledger.send(LedgerPattern.ListAlerts, { tenantId, limit });
   }
 
   /**

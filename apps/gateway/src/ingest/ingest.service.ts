@@ -17,6 +17,8 @@ import {
 } from '@ferry/s3';
 import { Spool } from '@ferry/storage';
 import { header, type S3Call } from '../s3/s3-call.js';
+import type { Reservation } from '../quota/reservations.js';
+import { UsageMeter } from '../metering/usage.meter.js';
 import { BodyDigests } from './body-digests.js';
 import { drainToSpool, type BodyLimits } from './spool-sink.js';
 
@@ -42,6 +44,11 @@ function declaredLength(call: S3Call, aws: boolean): number | undefined {
   return Number(raw);
 }
 
+/** The body length a request declares (the decoded length for aws-chunked), if it declares one. */
+export function declaredBodyLength(call: S3Call): number | undefined {
+  return declaredLength(call, payloadProtection(call.caller.auth.payloadHash).kind === 'aws-chunked');
+}
+
 /**
  * Streams a request body to the spool while decoding aws-chunked framing and computing MD5 and the
  * client's checksum. Nothing stays unless every check passes: the declared length, the signed
@@ -53,13 +60,14 @@ export class IngestService {
   constructor(
     private readonly spool: Spool,
     private readonly hashes: HashPool,
+    private readonly meter: UsageMeter,
   ) {}
 
   /**
    * `alsoCompute` names a checksum to compute even when the client sends none (a multipart upload's
    * algorithm, which every part must carry); a client checksum of another algorithm is refused.
    */
-  async ingest(call: S3Call, options: { maxBytes?: number; alsoCompute?: ChecksumAlgorithm } = {}): Promise<Ingested> {
+  async ingest(call: S3Call, options: { maxBytes?: number; alsoCompute?: ChecksumAlgorithm; reservation?: Reservation } = {}): Promise<Ingested> {
     const maxBytes = options.maxBytes ?? MAX_SINGLE_UPLOAD;
     const protection = payloadProtection(call.caller.auth.payloadHash);
     const aws = protection.kind === 'aws-chunked';
@@ -92,7 +100,7 @@ export class IngestService {
       decoder = new AwsChunkedDecoder({ mode: protection.mode, signing: call.caller.signing, decodedContentLength: declared });
       stages.push(decoder);
     }
-    return this.toSpool(call.caller.tenantId, stages, digests, { declared, max: maxBytes }, async (computed, bytes) => {
+    const ingested = await this.toSpool(call.caller.tenantId, stages, digests, { declared, max: maxBytes, reservation: options.reservation }, async (computed, bytes) => {
       if (declared !== undefined && bytes !== declared) {
         throw new FerryError(FerryErrorCode.IncompleteBody, 'You did not provide the number of bytes specified by the Content-Length HTTP header.');
       }
@@ -122,6 +130,8 @@ export class IngestService {
       }
       return { size: bytes, md5Hex: md5Digest.toString('hex'), checksum, checksums };
     });
+    this.meter.ingress(call.caller.tenantId, ingested.size);
+    return ingested;
   }
 
   /**

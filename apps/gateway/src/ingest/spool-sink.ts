@@ -6,6 +6,8 @@ export interface BodyLimits {
   /** The length the request declared, when it did. */
   declared?: number;
   max: number;
+  /** Quota held for the body; a body longer than it covers must extend it before more is written. */
+  reservation?: { readonly covered: number; extend(total: number): Promise<void> };
 }
 
 /**
@@ -43,6 +45,7 @@ export async function drainToSpool(source: AsyncIterable<Buffer>, file: SpoolFil
       if (total > limits.max) {
         throw new FerryError(FerryErrorCode.EntityTooLarge, 'Your proposed upload exceeds the maximum allowed object size.');
       }
+      if (limits.reservation && total > limits.reservation.covered) await limits.reservation.extend(total);
       digests.inline(chunk);
       for (let offset = 0; offset < chunk.length; ) {
         const target: Buffer = buffer ?? (buffer = await digests.takeBuffer());

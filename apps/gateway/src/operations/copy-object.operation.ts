@@ -5,6 +5,7 @@ import { BucketsRepository, ObjectsRepository, type NewObjectVersion, type Objec
 import { parseChecksumAlgorithm, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
 import { IngestService } from '../ingest/ingest.service.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
+import { QuotaReservations } from '../quota/reservations.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { header, requestBucket, type ObjectCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
@@ -25,6 +26,7 @@ export class CopyObjectOperation {
     private readonly ingest: IngestService,
     private readonly reader: ObjectReader,
     private readonly committer: ObjectCommitter,
+    private readonly quota: QuotaReservations,
   ) {}
 
   async copyObject(call: ObjectCall): Promise<void> {
@@ -51,7 +53,14 @@ export class CopyObjectOperation {
       userMetadata: directive === 'COPY' ? source.userMetadata : userMetadataOf(call),
       parts: null,
     };
-    const copied = (await this.copyByReference(call, target.id, source, described, algorithm)) ?? (await this.copyBytes(call, target.id, source, described, algorithm));
+    // a copy is new logical bytes even when it shares every chunk with its source
+    const copied = await this.quota.within(
+      call.caller.tenantId,
+      source.size,
+      async () =>
+        (await this.copyByReference(call, target.id, source, described, algorithm)) ??
+        (await this.copyBytes(call, target.id, source, described, algorithm)),
+    );
     sendXml(call.res, 200, 'CopyObjectResult', {
       ETag: `"${copied.etag}"`,
       LastModified: new Date().toISOString(),

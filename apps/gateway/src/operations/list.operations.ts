@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode } from '@ferry/common';
-import { BucketsRepository, ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
+import { BucketsRepository, ObjectsRepository } from '@ferry/catalog';
 import { requestBucket, type BucketCall } from '../s3/s3-call.js';
 import { sendXml } from '../s3/responder.js';
-import { listPage, type ListEntry } from './listing.js';
+import { SosapiOperations } from '../sosapi/sosapi.operations.js';
+import { listPage, mergeListed, type ListedObject, type ListEntry, type ListRequest, type ListResult } from './listing.js';
 
 const MAX_KEYS = 1000;
 
@@ -24,7 +25,7 @@ function encodingOf(query: URLSearchParams): (value: string) => string {
   return urlEncode;
 }
 
-const contents = (object: ObjectVersionEntity, encode: (value: string) => string) => ({
+const contents = (object: ListedObject, encode: (value: string) => string) => ({
   Key: encode(object.key),
   LastModified: object.createdAt.toISOString(),
   ETag: `"${object.etag}"`,
@@ -47,6 +48,7 @@ export class ListOperations {
   constructor(
     private readonly buckets: BucketsRepository,
     private readonly objects: ObjectsRepository,
+    private readonly sosapi: SosapiOperations,
   ) {}
 
   async listV2(call: BucketCall): Promise<void> {
@@ -65,7 +67,7 @@ export class ListOperations {
       }
     }
     const maxKeys = maxKeysOf(q);
-    const page = await listPage(this.objects, call.caller.tenantId, bucket.id, { prefix, delimiter, after, maxKeys });
+    const page = await this.page(call, bucket.id, { prefix, delimiter, after, maxKeys });
     const { Contents, CommonPrefixes } = split(page.entries, encode);
     sendXml(call.res, 200, 'ListBucketResult', {
       Name: bucket.name,
@@ -91,7 +93,7 @@ export class ListOperations {
     const delimiter = q.get('delimiter') ?? '';
     const marker = q.get('marker') ?? '';
     const maxKeys = maxKeysOf(q);
-    const page = await listPage(this.objects, call.caller.tenantId, bucket.id, { prefix, delimiter, after: marker, maxKeys });
+    const page = await this.page(call, bucket.id, { prefix, delimiter, after: marker, maxKeys });
     const { Contents, CommonPrefixes } = split(page.entries, encode);
     sendXml(call.res, 200, 'ListBucketResult', {
       Name: bucket.name,
@@ -120,7 +122,7 @@ export class ListOperations {
       throw new FerryError(FerryErrorCode.InvalidArgument, 'Invalid version id specified');
     }
     const maxKeys = maxKeysOf(q);
-    const page = await listPage(this.objects, call.caller.tenantId, bucket.id, { prefix, delimiter, after: keyMarker, maxKeys });
+    const page = await this.page(call, bucket.id, { prefix, delimiter, after: keyMarker, maxKeys });
     const lastEntry = page.entries.at(-1);
     sendXml(call.res, 200, 'ListVersionsResult', {
       Name: bucket.name,
@@ -152,5 +154,14 @@ export class ListOperations {
       ),
       CommonPrefixes: page.entries.flatMap((entry) => (entry.kind === 'prefix' ? [{ Prefix: encode(entry.prefix) }] : [])),
     });
+  }
+
+  /** The catalog's page, with Veeam's SOSAPI files merged in when the prefix asks for their folder. */
+  private async page(call: BucketCall, bucketId: string, request: ListRequest): Promise<ListResult> {
+    const [page, virtual] = await Promise.all([
+      listPage(this.objects, call.caller.tenantId, bucketId, request),
+      this.sosapi.listed(call.caller.tenantId, request.prefix),
+    ]);
+    return mergeListed(page, virtual, request);
   }
 }

@@ -8,7 +8,10 @@ export interface ListRequest {
   maxKeys: number;
 }
 
-export type ListEntry = { kind: 'object'; object: ObjectVersionEntity } | { kind: 'prefix'; prefix: string };
+/** What a listing shows of an object: a catalog row, or a virtual object such as Veeam's SOSAPI files. */
+export type ListedObject = Pick<ObjectVersionEntity, 'key' | 'versionId' | 'isLatest' | 'size' | 'etag' | 'createdAt' | 'checksums' | 'checksumType'>;
+
+export type ListEntry = { kind: 'object'; object: ListedObject } | { kind: 'prefix'; prefix: string };
 
 export interface ListResult {
   entries: ListEntry[];
@@ -41,12 +44,7 @@ function commonPrefixOf(key: string, prefix: string, delimiter: string): string 
 export async function listPage(objects: ObjectsRepository, tenantId: string, bucketId: string, request: ListRequest): Promise<ListResult> {
   const { prefix, delimiter, maxKeys } = request;
   const entries: ListEntry[] = [];
-  let bound = { key: request.after, inclusive: false };
-  // resuming from a common prefix skips everything beneath it
-  if (request.after !== '' && commonPrefixOf(request.after, prefix, delimiter) === request.after) {
-    bound = { key: prefixSuccessor(request.after), inclusive: true };
-  }
-  if (prefix > bound.key) bound = { key: prefix, inclusive: true };
+  let bound = resumeBound(request);
   for (;;) {
     const rows = await objects.listLatest(tenantId, bucketId, { prefix, bound, limit: BATCH });
     for (const row of rows) {
@@ -64,6 +62,56 @@ export async function listPage(objects: ObjectsRepository, tenantId: string, buc
     if (!jumped && rows.length < BATCH) return { entries, truncated: false, last: lastOf(entries) };
     if (rows.length === 0) return { entries, truncated: false, last: lastOf(entries) };
   }
+}
+
+/** Where a listing starts: after the resume point, past all of it when that is a common prefix. */
+function resumeBound({ prefix, delimiter, after }: ListRequest): { key: string; inclusive: boolean } {
+  let bound = { key: after, inclusive: false };
+  // resuming from a common prefix skips everything beneath it
+  if (after !== '' && commonPrefixOf(after, prefix, delimiter) === after) bound = { key: prefixSuccessor(after), inclusive: true };
+  if (prefix > bound.key) bound = { key: prefix, inclusive: true };
+  return bound;
+}
+
+const compareBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+const entryKey = (entry: ListEntry) => (entry.kind === 'prefix' ? entry.prefix : entry.object.key);
+
+/**
+ * Merges objects the catalog does not hold (Veeam's SOSAPI files) into a page by the rules its rows
+ * follow: under the prefix, past the resume point, folded into common prefixes, byte order, at most
+ * maxKeys entries. An extra object hides a catalog row of the same key, as a read of that key would.
+ */
+export function mergeListed(page: ListResult, extra: readonly ListedObject[], request: ListRequest): ListResult {
+  const { prefix, delimiter, maxKeys } = request;
+  const bound = resumeBound(request);
+  const added: ListEntry[] = [];
+  for (const object of [...extra].sort((a, b) => compareBytes(a.key, b.key))) {
+    const order = compareBytes(object.key, bound.key);
+    if (!object.key.startsWith(prefix) || order < 0 || (order === 0 && !bound.inclusive)) continue;
+    const common = commonPrefixOf(object.key, prefix, delimiter);
+    const entry: ListEntry = common === undefined ? { kind: 'object', object } : { kind: 'prefix', prefix: common };
+    if (added.length === 0 || entryKey(added.at(-1)!) !== entryKey(entry)) added.push(entry);
+  }
+  if (added.length === 0) return page;
+  const merged: ListEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < page.entries.length || j < added.length) {
+    const real = page.entries[i];
+    const extraEntry = added[j];
+    const order = real === undefined ? 1 : extraEntry === undefined ? -1 : compareBytes(entryKey(real), entryKey(extraEntry));
+    if (order < 0) {
+      merged.push(real!);
+      i++;
+    } else {
+      merged.push(extraEntry!);
+      j++;
+      if (order === 0) i++;
+    }
+  }
+  // a truncated page already holds maxKeys entries before its last key, so nothing past it survives the cut
+  const entries = merged.slice(0, maxKeys);
+  return { entries, truncated: page.truncated || merged.length > maxKeys, last: lastOf(entries) };
 }
 
 function lastOf(entries: ListEntry[]): string | undefined {

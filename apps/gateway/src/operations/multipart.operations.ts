@@ -4,7 +4,8 @@ import { FerryError, FerryErrorCode } from '@ferry/common';
 import { BucketsRepository, ObjectsRepository, UploadsRepository, type MultipartUploadEntity, type ObjectVersionEntity } from '@ferry/catalog';
 import { checksumHeaderName, readRequestedChecksum, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
 import { Spool } from '@ferry/storage';
-import { IngestService, type Ingested } from '../ingest/ingest.service.js';
+import { declaredBodyLength, IngestService, type Ingested } from '../ingest/ingest.service.js';
+import { QuotaReservations } from '../quota/reservations.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
 import { readVerifiedSmallBody } from '../ingest/small-body.js';
 import { ObjectReader } from '../read/object-reader.js';
@@ -64,6 +65,7 @@ export class MultipartOperations {
     private readonly committer: ObjectCommitter,
     private readonly spool: Spool,
     private readonly packed: PackedReader,
+    private readonly quota: QuotaReservations,
   ) {}
 
   async create(call: ObjectCall): Promise<void> {
@@ -87,8 +89,13 @@ export class MultipartOperations {
 
   async uploadPart(call: ObjectCall): Promise<void> {
     const { upload, partNumber } = await this.target(call);
-    const body = await this.ingest.ingest(call, { alsoCompute: (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined });
-    await this.record(call, upload, partNumber, body);
+    const alsoCompute = (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined;
+    // a part counts against the quota from the moment it is stored until the upload ends
+    const body = await this.quota.within(call.caller.tenantId, declaredBodyLength(call) ?? 0, async (reservation) => {
+      const ingested = await this.ingest.ingest(call, { alsoCompute, reservation });
+      await this.record(call, upload, partNumber, ingested);
+      return ingested;
+    });
     call.res.setHeader('ETag', `"${body.md5Hex}"`);
     if (body.checksum) call.res.setHeader(checksumHeaderName(body.checksum.algorithm), body.checksum.value);
     call.res.status(200).end();
@@ -107,7 +114,13 @@ export class MultipartOperations {
       range = parsed;
     }
     const algorithm = (upload.checksumAlgorithm as ChecksumAlgorithm | null) ?? undefined;
-    const body = (await this.copyPartByReference(call, upload, partNumber, source, range, algorithm)) ?? (await this.copyPartBytes(call, upload, partNumber, source, range, algorithm));
+    const body = await this.quota.within(
+      call.caller.tenantId,
+      range.end - range.start + 1,
+      async () =>
+        (await this.copyPartByReference(call, upload, partNumber, source, range, algorithm)) ??
+        (await this.copyPartBytes(call, upload, partNumber, source, range, algorithm)),
+    );
     sendXml(call.res, 200, 'CopyPartResult', {
       ETag: `"${body.md5Hex}"`,
       LastModified: new Date().toISOString(),
@@ -122,6 +135,13 @@ export class MultipartOperations {
     await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId);
     const body = await readVerifiedSmallBody(call, 4 * 1024 * 1024, { checksumHeadersDescribeObject: true });
     const requested = parseCompleteRequest(body.toString('utf8'));
+    // completing adds no bytes (the parts already count), but a tenant over its quota, say after
+    // the operator lowered it, cannot turn parts into a new object
+    await this.quota.within(call.caller.tenantId, 0, () => this.completeWithinQuota(call, bucket.id, uploadId, requested));
+  }
+
+  private async completeWithinQuota(call: ObjectCall, bucketId: string, uploadId: string, requested: ReturnType<typeof parseCompleteRequest>): Promise<void> {
+    const bucket = { id: bucketId };
     await this.materializeCopiedParts(call, await this.uploads.get(call.caller.tenantId, bucket.id, call.key, uploadId), requested.map((part) => part.partNumber));
     const claimed = readRequestedChecksum(call.headers);
     const objectId = randomUUID();

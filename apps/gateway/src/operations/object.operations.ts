@@ -4,7 +4,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
 import { BucketsRepository, NULL_VERSION, ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
 import { checksumHeaderName, validateObjectKey, type ChecksumAlgorithm } from '@ferry/s3';
-import { IngestService } from '../ingest/ingest.service.js';
+import { declaredBodyLength, IngestService } from '../ingest/ingest.service.js';
+import { QuotaReservations } from '../quota/reservations.js';
+import { UsageMeter } from '../metering/usage.meter.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
 import { checkPreconditions } from '../read/conditions.js';
 import { ObjectReader } from '../read/object-reader.js';
@@ -23,6 +25,8 @@ export class ObjectOperations {
     private readonly ingest: IngestService,
     private readonly reader: ObjectReader,
     private readonly committer: ObjectCommitter,
+    private readonly quota: QuotaReservations,
+    private readonly meter: UsageMeter,
   ) {}
 
   /**
@@ -35,19 +39,22 @@ export class ObjectOperations {
     const bucket = await requestBucket(call, this.buckets);
     const userMetadata = userMetadataOf(call);
     const headers = storedHeadersOf(call);
-    const body = await this.ingest.ingest(call);
-    await this.committer.commit(call.caller, bucket.id, {
-      id: randomUUID(),
-      key: call.key,
-      size: body.size,
-      etag: body.md5Hex,
-      contentType: header(call, 'content-type') ?? null,
-      headers,
-      userMetadata,
-      checksums: body.checksum ? { [body.checksum.algorithm]: body.checksum.value } : {},
-      checksumType: body.checksum ? 'FULL_OBJECT' : null,
-      parts: null,
-      spool: [{ path: body.spoolPath, size: body.size }],
+    const body = await this.quota.within(call.caller.tenantId, declaredBodyLength(call) ?? 0, async (reservation) => {
+      const ingested = await this.ingest.ingest(call, { reservation });
+      await this.committer.commit(call.caller, bucket.id, {
+        id: randomUUID(),
+        key: call.key,
+        size: ingested.size,
+        etag: ingested.md5Hex,
+        contentType: header(call, 'content-type') ?? null,
+        headers,
+        userMetadata,
+        checksums: ingested.checksum ? { [ingested.checksum.algorithm]: ingested.checksum.value } : {},
+        checksumType: ingested.checksum ? 'FULL_OBJECT' : null,
+        parts: null,
+        spool: [{ path: ingested.spoolPath, size: ingested.size }],
+      });
+      return ingested;
     });
     call.res.setHeader('ETag', `"${body.md5Hex}"`);
     if (body.checksum) {
@@ -98,12 +105,17 @@ export class ObjectOperations {
       return;
     }
     const stream = await this.reader.open(call.caller.container, object, served);
+    // egress is what actually left, whether or not the client stayed for all of it
+    let sent = 0;
+    stream.on('data', (chunk: Buffer) => (sent += chunk.length));
     try {
       await pipeline(stream, res);
     } catch (error) {
       // the client went away, or the source failed mid-body: the connection is cut either way
       this.logger.debug({ err: error, requestId: call.requestId }, 'object read ended early');
       res.destroy();
+    } finally {
+      this.meter.egress(call.caller.tenantId, sent);
     }
   }
 

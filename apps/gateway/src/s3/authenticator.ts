@@ -39,6 +39,8 @@ export class Authenticator {
       container: owner.container,
       accessKeyId: owner.accessKeyId,
       tenantStatus: owner.tenantStatus,
+      leaseExpiresAt: owner.leaseExpiresAt,
+      blockReads: owner.blockReads,
       auth,
       signing,
       bucket: owner.bucket,

@@ -10,6 +10,10 @@ export interface Caller {
   container: string;
   accessKeyId: string;
   tenantStatus: 'active' | 'suspended';
+  /** The end of the tenant's service lease, if it has one. */
+  leaseExpiresAt: Date | null;
+  /** Whether a tenant that may not write may not read either. */
+  blockReads: boolean;
   auth: ParsedAuthorization;
   /** For aws-chunked bodies: the seed signature and key that chain the chunk signatures. */
   signing: SigningContext;

@@ -8,15 +8,20 @@ import { MultipartOperations } from '../operations/multipart.operations.js';
 import { DeleteObjectsOperation } from '../operations/delete-objects.operation.js';
 import { ListOperations } from '../operations/list.operations.js';
 import { ObjectOperations } from '../operations/object.operations.js';
+import { SosapiOperations } from '../sosapi/sosapi.operations.js';
+import { isSosapiKey } from '../sosapi/sosapi.xml.js';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { resolveAddress } from './addressing.js';
 import { Authenticator } from './authenticator.js';
 import { newRequestId, sendError } from './responder.js';
-import type { BucketCall, ObjectCall, S3Call } from './s3-call.js';
-import { resolveOperation, S3Operation, WRITE_OPERATIONS } from './s3.router.js';
+import type { BucketCall, Caller, ObjectCall, S3Call } from './s3-call.js';
+import { requestClass, resolveOperation, S3Operation, WRITE_OPERATIONS } from './s3.router.js';
+import { UsageMeter } from '../metering/usage.meter.js';
 
 /** S3 allows 8 KiB of request headers; Node's parser is set higher so we can answer in XML. */
 const MAX_HEADER_BYTES = 16 * 1024;
+/** How long a connection whose body we refused stays open after the error went out. */
+const UNREAD_BODY_LINGER_MS = 1000;
 
 type Handlers = { [op in S3Operation]: (call: S3Call) => Promise<void> };
 
@@ -33,15 +38,21 @@ export class S3Dispatcher implements NestMiddleware {
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
     private readonly authenticator: Authenticator,
+    private readonly meter: UsageMeter,
     buckets: BucketOperations,
     lists: ListOperations,
     objects: ObjectOperations,
     deletes: DeleteObjectsOperation,
     copies: CopyObjectOperation,
     multipart: MultipartOperations,
+    sosapi: SosapiOperations,
   ) {
     const bucket = (fn: (call: BucketCall) => Promise<void>) => (call: S3Call) => fn(call as BucketCall);
-    const object = (fn: (call: ObjectCall) => Promise<void>) => (call: S3Call) => fn(call as ObjectCall);
+    // Veeam's SOSAPI files are virtual: reads are generated, anything else on those keys is refused
+    const object =
+      (fn: (call: ObjectCall) => Promise<void>, virtual: (call: ObjectCall) => Promise<void> = (call) => sosapi.refuse(call)) =>
+      (call: S3Call) =>
+        isSosapiKey((call as ObjectCall).key) ? virtual(call as ObjectCall) : fn(call as ObjectCall);
     this.handlers = {
       [S3Operation.ListBuckets]: (call) => buckets.listBuckets(call),
       [S3Operation.CreateBucket]: bucket((call) => buckets.createBucket(call)),
@@ -54,8 +65,8 @@ export class S3Dispatcher implements NestMiddleware {
       [S3Operation.ListObjectVersions]: bucket((call) => lists.listVersions(call)),
       [S3Operation.DeleteObjects]: bucket((call) => deletes.deleteObjects(call)),
       [S3Operation.PutObject]: object((call) => objects.putObject(call)),
-      [S3Operation.GetObject]: object((call) => objects.getObject(call)),
-      [S3Operation.HeadObject]: object((call) => objects.headObject(call)),
+      [S3Operation.GetObject]: object((call) => objects.getObject(call), (call) => sosapi.getObject(call)),
+      [S3Operation.HeadObject]: object((call) => objects.headObject(call), (call) => sosapi.headObject(call)),
       [S3Operation.DeleteObject]: object((call) => objects.deleteObject(call)),
       [S3Operation.CopyObject]: object((call) => copies.copyObject(call)),
       [S3Operation.ListMultipartUploads]: bucket((call) => multipart.listUploads(call)),
@@ -70,6 +81,8 @@ export class S3Dispatcher implements NestMiddleware {
 
   async use(req: Request, res: Response): Promise<void> {
     const requestId = newRequestId();
+    // kept here: a request stream destroyed mid-body no longer names its socket
+    const connection = req.socket;
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('Server', 'Ferry');
@@ -86,18 +99,38 @@ export class S3Dispatcher implements NestMiddleware {
       const query = new URLSearchParams(queryAt === -1 ? '' : rawUrl.slice(queryAt + 1));
       const caller = await this.authenticator.authenticate({ method: req.method, rawUrl, headers: req.headers }, address.bucket);
       const operation = resolveOperation(req.method, address, query, req.headers['x-amz-copy-source'] !== undefined);
-      if (caller.tenantStatus === 'suspended' && WRITE_OPERATIONS.has(operation)) {
-        throw new FerryError(FerryErrorCode.TenantSuspended, 'This account is suspended: writes are refused. Contact your service provider.');
-      }
+      // every authenticated request is metered, refused ones included, as S3 providers bill them
+      this.meter.request(caller.tenantId, requestClass(operation));
+      checkAccess(caller, operation);
       const call: S3Call = { requestId, method: req.method, rawUrl, rawPath, query, headers: req.headers, address, req, res, caller };
       Object.assign(call, { bucket: address.bucket, key: address.key });
       await this.handlers[operation](call);
     } catch (error) {
-      // an unread body would otherwise keep the client uploading into a closed request
-      if (!req.readableEnded) res.setHeader('Connection', 'close');
+      // an unread body would otherwise keep the client uploading into a closed request; a client
+      // still pushing it would never finish its side of the close either, so the socket is cut a
+      // moment after the answer went out (at once would risk a reset that loses the answer).
+      // `complete` is already true for a request without a body (a HEAD, a GET): its connection stays.
+      if (!req.complete) {
+        res.setHeader('Connection', 'close');
+        res.once('finish', () => setTimeout(() => connection.destroy(), UNREAD_BODY_LINGER_MS).unref());
+      }
       sendError(res, error, { requestId, resource, method: req.method, logger: this.logger });
     }
   }
+}
+
+/**
+ * A suspended tenant, or one whose service lease has ended, cannot write; it can still read (to
+ * restore) unless the operator blocked reads too.
+ */
+function checkAccess(caller: Caller, operation: S3Operation): void {
+  const leaseOver = caller.leaseExpiresAt !== null && caller.leaseExpiresAt.getTime() <= Date.now();
+  if (caller.tenantStatus === 'active' && !leaseOver) return;
+  const write = WRITE_OPERATIONS.has(operation);
+  if (!write && !caller.blockReads) return;
+  const why = caller.tenantStatus === 'suspended' ? 'This account is suspended' : `This account's service lease ended on ${caller.leaseExpiresAt!.toISOString()}`;
+  const refused = write && !caller.blockReads ? 'writes are refused' : 'its data cannot be read or changed';
+  throw new FerryError(FerryErrorCode.TenantSuspended, `${why}: ${refused}. Contact your service provider.`);
 }
 
 function headerBytes(req: Request): number {

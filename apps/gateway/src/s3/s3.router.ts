@@ -1,4 +1,5 @@
-import { FerryError, FerryErrorCode } from '@ferry/common';
+import { FerryError, FerryErrorCode, unreachable } from '@ferry/common';
+import type { RequestClass } from '@ferry/ledger-contracts';
 import type { Address } from './addressing.js';
 
 export enum S3Operation {
@@ -104,5 +105,39 @@ export function resolveOperation(method: string, address: Address, query: URLSea
       throw methodNotAllowed();
     default:
       throw methodNotAllowed();
+  }
+}
+
+/** The metering class of each operation (exhaustive: a new operation fails the build until classed). */
+export function requestClass(operation: S3Operation): RequestClass {
+  switch (operation) {
+    case S3Operation.CreateBucket:
+    case S3Operation.PutObject:
+    case S3Operation.CopyObject:
+    case S3Operation.CreateMultipartUpload:
+    case S3Operation.UploadPart:
+    case S3Operation.UploadPartCopy:
+    case S3Operation.CompleteMultipartUpload:
+      return 'write';
+    case S3Operation.HeadBucket:
+    case S3Operation.GetBucketLocation:
+    case S3Operation.GetBucketVersioning:
+    case S3Operation.GetObject:
+    case S3Operation.HeadObject:
+      return 'read';
+    case S3Operation.ListBuckets:
+    case S3Operation.ListObjects:
+    case S3Operation.ListObjectsV2:
+    case S3Operation.ListObjectVersions:
+    case S3Operation.ListMultipartUploads:
+    case S3Operation.ListParts:
+      return 'list';
+    case S3Operation.DeleteBucket:
+    case S3Operation.DeleteObjects:
+    case S3Operation.DeleteObject:
+    case S3Operation.AbortMultipartUpload:
+      return 'delete';
+    default:
+      return unreachable(operation);
   }
 }

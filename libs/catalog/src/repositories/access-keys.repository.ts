@@ -10,6 +10,8 @@ export interface KeyOwner {
   accessKeyId: string;
   tenantId: string;
   tenantStatus: TenantStatus;
+  leaseExpiresAt: Date | null;
+  blockReads: boolean;
   container: string;
   secretSealed: Buffer;
   masterKeyId: string;
@@ -47,7 +49,7 @@ export class AccessKeysRepository {
    */
   async findActive(accessKeyId: string, bucketName?: string): Promise<KeyOwner | undefined> {
     const rows = (await this.db.query(
-      `SELECT k.access_key_id, k.tenant_id, t.status, t.container, k.secret_sealed, k.master_key_id,
+      `SELECT k.access_key_id, k.tenant_id, t.status, t.lease_expires_at, t.block_reads, t.container, k.secret_sealed, k.master_key_id,
               b.id AS bucket_id, b.name AS bucket_name, b.versioning AS bucket_versioning, b.created_at AS bucket_created_at
          FROM access_keys k
          JOIN tenants t ON t.id = k.tenant_id
@@ -58,6 +60,8 @@ export class AccessKeysRepository {
       access_key_id: string;
       tenant_id: string;
       status: TenantStatus;
+      lease_expires_at: Date | null;
+      block_reads: boolean;
       container: string;
       secret_sealed: Buffer;
       master_key_id: string;
@@ -84,6 +88,8 @@ export class AccessKeysRepository {
       accessKeyId: row.access_key_id,
       tenantId: row.tenant_id,
       tenantStatus: row.status,
+      leaseExpiresAt: row.lease_expires_at,
+      blockReads: row.block_reads,
       container: row.container,
       secretSealed: row.secret_sealed,
       masterKeyId: row.master_key_id,

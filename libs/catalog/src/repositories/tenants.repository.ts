@@ -10,6 +10,7 @@ export interface NewTenant {
   name: string;
   quotaBytes: number;
   container: string;
+  leaseExpiresAt?: Date | null;
 }
 
 export interface NewAccessKey {
@@ -21,6 +22,8 @@ export interface NewAccessKey {
 
 export interface TenantUsage {
   logicalBytes: number;
+  /** What the quota counts: logicalBytes plus the parts of unfinished multipart uploads (docs/billing.md). */
+  quotaUsedBytes: number;
   objects: number;
   storedBytes: number;
   /** Acknowledged bytes still only in the spool, waiting to be repacked into Blob. */
@@ -31,6 +34,14 @@ export interface TenantUsage {
   compressionRatio: number | null;
 }
 
+/** What the operator may change on a tenant; undefined leaves a setting as it is. */
+export interface TenantChanges {
+  quotaBytes?: number;
+  status?: TenantStatus;
+  leaseExpiresAt?: Date | null;
+  blockReads?: boolean;
+}
+
 /** Operator-level access to tenants: the only catalog code that is not scoped to one tenant. */
 @Injectable()
 export class TenantsRepository {
@@ -39,7 +50,7 @@ export class TenantsRepository {
   async create(tenant: NewTenant, firstKey: NewAccessKey): Promise<TenantEntity> {
     try {
       return await this.db.transaction(async (tx) => {
-        await tx.insert(TenantEntity, { ...tenant, status: 'active' });
+        await tx.insert(TenantEntity, { ...tenant, leaseExpiresAt: tenant.leaseExpiresAt ?? null, blockReads: false, status: 'active' });
         await tx.insert(AccessKeyEntity, { ...firstKey, tenantId: tenant.id, status: 'active', revokedAt: null });
         return tx.findOneByOrFail(TenantEntity, { id: tenant.id });
       });
@@ -61,11 +72,10 @@ export class TenantsRepository {
     return tenant;
   }
 
-  async update(tenantId: string, changes: { quotaBytes?: number; status?: TenantStatus }): Promise<TenantEntity> {
+  async update(tenantId: string, changes: TenantChanges): Promise<TenantEntity> {
     await this.get(tenantId);
-    if (changes.quotaBytes !== undefined || changes.status !== undefined) {
-      await this.db.getRepository(TenantEntity).update({ id: tenantId }, changes);
-    }
+    const set = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as TenantChanges;
+    if (Object.keys(set).length > 0) await this.db.getRepository(TenantEntity).update({ id: tenantId }, set);
     return this.get(tenantId);
   }
 
@@ -84,19 +94,37 @@ export class TenantsRepository {
               coalesce(sum(size) FILTER (WHERE state = 'staged'), 0)::bigint AS pending,
               (SELECT coalesce(sum(size), 0)::bigint FROM packs WHERE tenant_id = $1 AND state = 'stored') AS packs,
               (SELECT coalesce(sum(plain_length), 0)::bigint FROM chunks WHERE tenant_id = $1 AND pack_id IS NOT NULL) AS unique_plain,
-              (SELECT coalesce(sum(frame_length), 0)::bigint FROM chunks WHERE tenant_id = $1 AND pack_id IS NOT NULL) AS frames
+              (SELECT coalesce(sum(frame_length), 0)::bigint FROM chunks WHERE tenant_id = $1 AND pack_id IS NOT NULL) AS frames,
+              (SELECT coalesce(sum(kept_bytes), 0)::bigint FROM tenant_usage WHERE tenant_id = $1) AS kept
          FROM objects WHERE tenant_id = $1`,
       [tenantId],
-    )) as { logical: string; objects: string; plain: string; packed: string; pending: string; packs: string; unique_plain: string; frames: string }[];
+    )) as { logical: string; objects: string; plain: string; packed: string; pending: string; packs: string; unique_plain: string; frames: string; kept: string }[];
     const ratio = (numerator: number, denominator: number) => (denominator > 0 ? Math.round((numerator / denominator) * 1000) / 1000 : null);
     return {
       logicalBytes: Number(row.logical),
+      quotaUsedBytes: Number(row.kept),
       objects: Number(row.objects),
       storedBytes: Number(row.plain) + Number(row.packs),
       pendingBytes: Number(row.pending),
       dedupRatio: ratio(Number(row.packed), Number(row.unique_plain)),
       compressionRatio: ratio(Number(row.unique_plain), Number(row.frames)),
     };
+  }
+
+  /**
+   * The tenant's hard quota and the bytes it keeps against it, from the trigger-kept counter (one
+   * indexed row, no scan): cheap enough to answer on every request. No counter row yet counts as 0.
+   */
+  async capacity(tenantId: string): Promise<{ quotaBytes: number; usedBytes: number }> {
+    const rows = (await this.db.query(
+      `SELECT t.quota_bytes, coalesce(u.kept_bytes, 0) AS kept_bytes
+         FROM tenants t LEFT JOIN tenant_usage u ON u.tenant_id = t.id
+        WHERE t.id = $1`,
+      [tenantId],
+    )) as { quota_bytes: string; kept_bytes: string }[];
+    const row = rows[0];
+    if (!row) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}`);
+    return { quotaBytes: Number(row.quota_bytes), usedBytes: Number(row.kept_bytes) };
   }
 
   /** True when the tenant still owns buckets (hence possibly data) or unfinished uploads. */

@@ -1,0 +1,1 @@
+export const LEDGER_LOGGER = Symbol('LEDGER_LOGGER');
