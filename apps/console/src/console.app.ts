@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { tlsOptions, type ResolvedConfig } from '@ferry/config';
 import { createLogger, PinoNestLogger } from '@ferry/common';
 import { ConsoleModule } from './console.module.js';
+import { serveOpenApi } from './http/openapi.document.js';
 
 /** Builds the console (operator API now, tenant portal later) without listening. */
 export async function createConsoleApp(config: ResolvedConfig): Promise<NestExpressApplication> {
@@ -13,5 +14,6 @@ export async function createConsoleApp(config: ResolvedConfig): Promise<NestExpr
   app.disable('x-powered-by');
   app.useBodyParser('json', { limit: '64kb' });
   app.enableShutdownHooks();
+  serveOpenApi(app);
   return app;
 }
