@@ -10,6 +10,8 @@ import { LedgerClient } from '@ferry/ledger-contracts';
 import { AccessKeyFactory } from './admin/access-key.factory.js';
 import { TenantsController } from './admin/tenants.controller.js';
 import { UsageHistoryController } from './billing/usage-history.controller.js';
+import { PlansController } from './billing/plans.controller.js';
+import { InvoicesController } from './billing/invoices.controller.js';
 import { TenantsService } from './admin/tenants.service.js';
 import { CatalogRebuildService } from './admin/catalog-rebuild.service.js';
 import { CONSOLE_LOGGER } from './console.tokens.js';
@@ -22,7 +24,7 @@ export class ConsoleModule {
     return {
       module: ConsoleModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
-      controllers: [CatalogHealthController, TenantsController, UsageHistoryController],
+      controllers: [CatalogHealthController, TenantsController, UsageHistoryController, PlansController, InvoicesController],
       providers: [
         TenantsService,
         LedgerClient,

@@ -2,13 +2,12 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { FerryError, FerryErrorCode } from '@ferry/common';
-import { LedgerPattern, ledgerPayloads, type LedgerPayload, type LedgerReplies } from '@ferry/ledger-contracts';
+import { LedgerPattern } from '@ferry/ledger-contracts';
+import { parse, type Reply } from './payload.js';
 import { QuotaRepository } from './quota/quota.repository.js';
 import { QuotaService } from './quota/quota.service.js';
 import { UsageRepository } from './metering/usage.repository.js';
 
-type Reply<P extends LedgerPattern> = Promise<LedgerReplies[P]>;
 
 /** The ledger's message edge: every payload is checked against its contract before anything runs. */
 @Controller()
@@ -67,10 +66,4 @@ export class LedgerController {
     const query = parse(LedgerPattern.UsageHistory, raw);
     return { granularity: query.granularity, periods: await this.usage.history(query.tenantId, query.granularity, query.from, query.to) };
   }
-}
-
-function parse<P extends LedgerPattern>(pattern: P, raw: unknown): LedgerPayload<P> {
-  const parsed = ledgerPayloads[pattern].safeParse(raw);
-  if (!parsed.success) throw new FerryError(FerryErrorCode.ValidationFailed, `${pattern}: ${parsed.error.message}`);
-  return parsed.data as LedgerPayload<P>;
 }

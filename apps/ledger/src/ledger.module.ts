@@ -4,6 +4,10 @@ import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { LedgerController } from './ledger.controller.js';
+import { BillingController } from './billing/billing.controller.js';
+import { BillingService } from './billing/billing.service.js';
+import { InvoicesRepository } from './billing/invoices.repository.js';
+import { PlansRepository } from './billing/plans.repository.js';
 import { LEDGER_LOGGER } from './ledger.tokens.js';
 import { AlertNotifier } from './quota/alert.notifier.js';
 import { QuotaRepository } from './quota/quota.repository.js';
@@ -19,7 +23,7 @@ export class LedgerModule {
     return {
       module: LedgerModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule],
-      controllers: [LedgerController],
+      controllers: [LedgerController, BillingController],
       providers: [
         { provide: LEDGER_LOGGER, useValue: logger },
         { provide: APP_FILTER, useFactory: () => new LedgerErrorsFilter(logger) },
@@ -28,6 +32,9 @@ export class LedgerModule {
         AlertNotifier,
         UsageRepository,
         MeterSampler,
+        PlansRepository,
+        InvoicesRepository,
+        BillingService,
       ],
     };
   }

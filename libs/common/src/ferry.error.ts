@@ -55,6 +55,13 @@ export enum FerryErrorCode {
   TenantHasData = 'TenantHasData',
   AccessKeyNotFound = 'AccessKeyNotFound',
   VerifyRunNotFound = 'VerifyRunNotFound',
+  // billing
+  PlanNotFound = 'PlanNotFound',
+  PlanExists = 'PlanExists',
+  PlanInUse = 'PlanInUse',
+  InvoiceNotFound = 'InvoiceNotFound',
+  BillingPeriodOpen = 'BillingPeriodOpen',
+  CreditExceedsInvoice = 'CreditExceedsInvoice',
   ValidationFailed = 'ValidationFailed',
 }
 

@@ -1,2 +1,3 @@
 export * from './ledger.patterns.js';
 export * from './ledger.client.js';
+export * from './billing.schemas.js';

@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import {
+  billingPeriodSchema,
+  decimalString,
+  planInputSchema,
+  type BillingRunResult,
+  type Invoice,
+  type Plan,
+  type PlanAssignment,
+} from './billing.schemas.js';
 
 /** Message patterns the ledger answers; each has one validated payload schema below. */
 export enum LedgerPattern {
@@ -17,6 +26,21 @@ export enum LedgerPattern {
   RecordUsage = 'ledger.usage.record',
   /** A tenant's metered usage per hour or per day. */
   UsageHistory = 'ledger.usage.history',
+  CreatePlan = 'ledger.plans.create',
+  ListPlans = 'ledger.plans.list',
+  GetPlan = 'ledger.plans.get',
+  UpdatePlan = 'ledger.plans.update',
+  DeletePlan = 'ledger.plans.delete',
+  /** Puts a tenant on a plan from an hour on; a change mid-period is prorated. */
+  AssignPlan = 'ledger.plans.assign',
+  /** A tenant's plan history, the one in force last. */
+  TenantPlans = 'ledger.plans.of-tenant',
+  /** Invoices every tenant with a plan for an ended month; invoices already issued stand. */
+  RunBilling = 'ledger.billing.run',
+  ListInvoices = 'ledger.invoices.list',
+  GetInvoice = 'ledger.invoices.get',
+  /** Corrects an issued invoice with a new document (a negative total), never by changing it. */
+  CreateCreditNote = 'ledger.invoices.credit',
 }
 
 /** How S3 requests are classed for metering and prices. */
@@ -56,6 +80,22 @@ export const ledgerPayloads = {
     .strictObject({ tenantId, granularity: z.enum(['hour', 'day']), from: instant, to: instant })
     .refine((query) => Date.parse(query.from) < Date.parse(query.to), 'from must be before to')
     .refine((query) => Date.parse(query.to) - Date.parse(query.from) <= 400 * 86_400_000, 'at most 400 days at once'),
+  [LedgerPattern.CreatePlan]: planInputSchema,
+  [LedgerPattern.ListPlans]: z.strictObject({}),
+  [LedgerPattern.GetPlan]: z.strictObject({ planId: z.uuid() }),
+  [LedgerPattern.UpdatePlan]: z.strictObject({ planId: z.uuid(), changes: planInputSchema.partial().refine((changes) => Object.keys(changes).length > 0, 'nothing to change') }),
+  [LedgerPattern.DeletePlan]: z.strictObject({ planId: z.uuid() }),
+  [LedgerPattern.AssignPlan]: z.strictObject({ tenantId, planId: z.uuid(), effectiveFrom: instant.optional() }),
+  [LedgerPattern.TenantPlans]: z.strictObject({ tenantId }),
+  [LedgerPattern.RunBilling]: z.strictObject({ period: billingPeriodSchema }),
+  [LedgerPattern.ListInvoices]: z.strictObject({ tenantId: tenantId.optional(), period: billingPeriodSchema.optional() }),
+  [LedgerPattern.GetInvoice]: z.strictObject({ invoiceId: z.uuid() }),
+  [LedgerPattern.CreateCreditNote]: z.strictObject({
+    invoiceId: z.uuid(),
+    reason: z.string().min(1).max(500),
+    /** How much to credit; the whole invoice when absent. */
+    amount: decimalString.optional(),
+  }),
 } satisfies Record<LedgerPattern, z.ZodType>;
 
 export type LedgerPayload<P extends LedgerPattern> = z.output<(typeof ledgerPayloads)[P]>;
@@ -98,4 +138,15 @@ export interface LedgerReplies {
   [LedgerPattern.ListAlerts]: { alerts: QuotaAlert[] };
   [LedgerPattern.RecordUsage]: { counted: boolean };
   [LedgerPattern.UsageHistory]: { granularity: 'hour' | 'day'; periods: UsagePeriod[] };
+  [LedgerPattern.CreatePlan]: Plan;
+  [LedgerPattern.ListPlans]: { plans: Plan[] };
+  [LedgerPattern.GetPlan]: Plan;
+  [LedgerPattern.UpdatePlan]: Plan;
+  [LedgerPattern.DeletePlan]: { deleted: true };
+  [LedgerPattern.AssignPlan]: { assignments: PlanAssignment[] };
+  [LedgerPattern.TenantPlans]: { assignments: PlanAssignment[] };
+  [LedgerPattern.RunBilling]: BillingRunResult;
+  [LedgerPattern.ListInvoices]: { invoices: Omit<Invoice, 'lines'>[] };
+  [LedgerPattern.GetInvoice]: Invoice;
+  [LedgerPattern.CreateCreditNote]: Invoice;
 }

@@ -19,6 +19,8 @@ export function problemStatus(code: FerryErrorCode): number {
     case FerryErrorCode.TenantNotFound:
     case FerryErrorCode.AccessKeyNotFound:
     case FerryErrorCode.VerifyRunNotFound:
+    case FerryErrorCode.PlanNotFound:
+    case FerryErrorCode.InvoiceNotFound:
     case FerryErrorCode.NoSuchBucket:
     case FerryErrorCode.NoSuchKey:
     case FerryErrorCode.NoSuchVersion:
@@ -28,6 +30,10 @@ export function problemStatus(code: FerryErrorCode): number {
       return 405;
     case FerryErrorCode.TenantExists:
     case FerryErrorCode.TenantHasData:
+    case FerryErrorCode.PlanExists:
+    case FerryErrorCode.PlanInUse:
+    case FerryErrorCode.BillingPeriodOpen:
+    case FerryErrorCode.CreditExceedsInvoice:
     case FerryErrorCode.BucketAlreadyOwnedByYou:
     case FerryErrorCode.BucketNotEmpty:
       return 409;

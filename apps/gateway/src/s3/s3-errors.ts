@@ -90,6 +90,12 @@ export function s3Error(code: FerryErrorCode): S3ErrorShape {
     case FerryErrorCode.TenantExists:
     case FerryErrorCode.TenantHasData:
     case FerryErrorCode.VerifyRunNotFound:
+    case FerryErrorCode.PlanNotFound:
+    case FerryErrorCode.PlanExists:
+    case FerryErrorCode.PlanInUse:
+    case FerryErrorCode.InvoiceNotFound:
+    case FerryErrorCode.BillingPeriodOpen:
+    case FerryErrorCode.CreditExceedsInvoice:
       // operator-API conditions; the gateway never raises them on its own
       return { code: 'InternalError', status: 500 };
     default:
