@@ -83,6 +83,7 @@ async function main(): Promise<void> {
       FERRY_DATA_DIR: join(dataDir, 'ferry'),
       FERRY_S3_PORT: String(s3Port),
       FERRY_CONSOLE_PORT: String(consolePort),
+      FERRY_LEDGER_PORT: String(await freePort()),
       FERRY_ADMIN_TOKEN: `bench-admin-token-${run}`,
       FERRY_MASTER_KEY: randomBytes(32).toString('base64'),
       DATABASE_URL: db.url,
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
   const env = appEnvironment(config);
   const app = (name: string): Child =>
     spawnChild(name, process.execPath, [join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
+  const ledger = app('ledger');
   const consoleApp = app('console');
   const gateway = app('gateway');
   // as npm start runs it: forwarding is deferred work
@@ -250,7 +252,7 @@ async function main(): Promise<void> {
     await recordResults(join(root, 'docs', 'benchmarks.md'), section);
   } finally {
     await catalog.end().catch(() => undefined);
-    for (const child of [worker, gateway, consoleApp]) await child.stop();
+    for (const child of [worker, gateway, consoleApp, ledger]) await child.stop();
     await azurite.stop();
     await memoryAzurite.stop();
     await db.drop();

@@ -143,6 +143,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       FERRY_DATA_DIR: join(dataDir, 'ferry'),
       FERRY_S3_PORT: String(s3Port),
       FERRY_CONSOLE_PORT: String(consolePort),
+      FERRY_LEDGER_PORT: String(await freePort()),
       FERRY_ADMIN_TOKEN: `bench-admin-token-${run}`,
       FERRY_MASTER_KEY: randomBytes(32).toString('base64'),
       DATABASE_URL: db.url,
@@ -161,6 +162,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     cleanups.push(() => child.stop());
     return child;
   };
+  app('ledger');
   app('console');
   const gateway = app('gateway');
 

@@ -39,7 +39,7 @@ const TENANT_ROUTES = [
  * operationId prefix buildOpenApiDocument gives them. Every other /admin/v1 route must still be in
  * the document, answer 2xx and need the token; add a controller here once it is decorated.
  */
-const DESCRIBED_CONTROLLERS = ['Tenants', 'Plans', 'Invoices', 'UsageHistory'];
+const DESCRIBED_CONTROLLERS = ['Tenants', 'Plans', 'Invoices', 'UsageHistory', 'Limits'];
 
 describe('operator API document (OpenAPI)', () => {
   let app: NestExpressApplication;

@@ -11,6 +11,7 @@ import { AccessKeyFactory } from './admin/access-key.factory.js';
 import { TenantsController } from './admin/tenants.controller.js';
 import { UsageHistoryController } from './billing/usage-history.controller.js';
 import { PlansController } from './billing/plans.controller.js';
+import { LimitsController } from './admin/limits.controller.js';
 import { InvoicesController } from './billing/invoices.controller.js';
 import { TenantsService } from './admin/tenants.service.js';
 import { CatalogRebuildService } from './admin/catalog-rebuild.service.js';
@@ -24,7 +25,7 @@ export class ConsoleModule {
     return {
       module: ConsoleModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
-      controllers: [CatalogHealthController, TenantsController, UsageHistoryController, PlansController, InvoicesController],
+      controllers: [CatalogHealthController, TenantsController, UsageHistoryController, PlansController, InvoicesController, LimitsController],
       providers: [
         TenantsService,
         LedgerClient,

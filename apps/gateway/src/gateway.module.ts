@@ -11,6 +11,7 @@ import { IngestService } from './ingest/ingest.service.js';
 import { LedgerClient } from '@ferry/ledger-contracts';
 import { QuotaReservations } from './quota/reservations.js';
 import { UsageMeter } from './metering/usage.meter.js';
+import { TenantThrottle } from './throttle/tenant-throttle.js';
 import { ObjectCommitter } from './ingest/object-committer.js';
 import { BucketOperations } from './operations/bucket.operations.js';
 import { CopyObjectOperation } from './operations/copy-object.operation.js';
@@ -48,6 +49,7 @@ export class GatewayModule implements NestModule {
         LedgerClient,
         QuotaReservations,
         UsageMeter,
+        TenantThrottle,
         IngestService,
         ObjectCommitter,
         ObjectReader,

@@ -7,6 +7,7 @@ import { parse, type Reply } from './payload.js';
 import { QuotaRepository } from './quota/quota.repository.js';
 import { QuotaService } from './quota/quota.service.js';
 import { UsageRepository } from './metering/usage.repository.js';
+import { LimitsRepository } from './limits/limits.repository.js';
 
 
 /** The ledger's message edge: every payload is checked against its contract before anything runs. */
@@ -18,6 +19,7 @@ export class LedgerController {
     private readonly quota: QuotaService,
     private readonly quotas: QuotaRepository,
     private readonly usage: UsageRepository,
+    private readonly limits: LimitsRepository,
   ) {}
 
   @MessagePattern(LedgerPattern.Ping)
@@ -53,6 +55,16 @@ export class LedgerController {
   async alerts(@Payload() raw: unknown): Reply<LedgerPattern.ListAlerts> {
     const request = parse(LedgerPattern.ListAlerts, raw);
     return { alerts: await this.quotas.alerts(request.tenantId, request.limit) };
+  }
+
+  @MessagePattern(LedgerPattern.SetLimits)
+  setLimits(@Payload() raw: unknown): Reply<LedgerPattern.SetLimits> {
+    return this.limits.set(parse(LedgerPattern.SetLimits, raw));
+  }
+
+  @MessagePattern(LedgerPattern.ListLimits)
+  async listLimits(@Payload() raw: unknown): Reply<LedgerPattern.ListLimits> {
+    return { limits: await this.limits.list(parse(LedgerPattern.ListLimits, raw).tenantId) };
   }
 
   @MessagePattern(LedgerPattern.RecordUsage)

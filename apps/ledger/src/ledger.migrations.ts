@@ -2,8 +2,9 @@ import { DataSource } from 'typeorm';
 import { QuotaReservations1764300000000 } from './migrations/1764300000000-quota-reservations.js';
 import { Metering1764300000001 } from './migrations/1764300000001-metering.js';
 import { Billing1764300000002 } from './migrations/1764300000002-billing.js';
+import { TenantLimits1764300000003 } from './migrations/1764300000003-tenant-limits.js';
 
-export const LEDGER_MIGRATIONS = [QuotaReservations1764300000000, Metering1764300000001, Billing1764300000002];
+export const LEDGER_MIGRATIONS = [QuotaReservations1764300000000, Metering1764300000001, Billing1764300000002, TenantLimits1764300000003];
 
 const LEDGER_MIGRATION_LOCK = 0x6c656467; // 'ledg'
 

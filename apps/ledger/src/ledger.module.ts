@@ -8,6 +8,7 @@ import { BillingController } from './billing/billing.controller.js';
 import { BillingService } from './billing/billing.service.js';
 import { InvoicesRepository } from './billing/invoices.repository.js';
 import { PlansRepository } from './billing/plans.repository.js';
+import { LimitsRepository } from './limits/limits.repository.js';
 import { LEDGER_LOGGER } from './ledger.tokens.js';
 import { AlertNotifier } from './quota/alert.notifier.js';
 import { QuotaRepository } from './quota/quota.repository.js';
@@ -33,6 +34,7 @@ export class LedgerModule {
         UsageRepository,
         MeterSampler,
         PlansRepository,
+        LimitsRepository,
         InvoicesRepository,
         BillingService,
       ],

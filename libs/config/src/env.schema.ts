@@ -50,6 +50,8 @@ export const envSchema = z.object({
     .pipe(z.array(z.string().regex(/^\d+$/, 'must be whole percentages').transform(Number).pipe(z.number().int().min(1).max(100))))
     .default([80, 95]),
   FERRY_ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  FERRY_MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).max(100_000).default(512),
+  FERRY_LIMITS_REFRESH_SECONDS: z.coerce.number().min(0.1).max(3600).default(15),
   FERRY_METER_SAMPLE_SECONDS: z.coerce.number().min(1).max(3600).default(60),
   FERRY_METER_FLUSH_SECONDS: z.coerce.number().min(0.1).max(3600).default(10),
   FERRY_RECONCILE_SECONDS: z.coerce.number().min(1).default(30),

@@ -52,6 +52,11 @@ export interface FerryConfig {
    * the live fraction under which the prune job rewrites a pack.
    */
   packing: { targetBytes: number; lingerMs: number; threads?: number; zstdLevel: number; chunkGraceMs: number; pruneBelow: number };
+  /**
+   * Traffic control at each gateway: requests in flight beyond which tenants get only their fair
+   * share, and how often per-tenant limits are re-read from the ledger.
+   */
+  throttle: { maxConcurrentRequests: number; limitsRefreshMs: number };
   /** How often the ledger samples stored bytes, and how often a gateway reports its traffic. */
   metering: { sampleMs: number; flushMs: number };
   reconcileIntervalMs: number;
@@ -134,6 +139,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       chunkGraceMs: e.FERRY_CHUNK_GRACE_MS,
       pruneBelow: e.FERRY_PACK_PRUNE_BELOW,
     },
+    throttle: { maxConcurrentRequests: e.FERRY_MAX_CONCURRENT_REQUESTS, limitsRefreshMs: e.FERRY_LIMITS_REFRESH_SECONDS * 1000 },
     metering: { sampleMs: e.FERRY_METER_SAMPLE_SECONDS * 1000, flushMs: e.FERRY_METER_FLUSH_SECONDS * 1000 },
     reconcileIntervalMs: e.FERRY_RECONCILE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
@@ -178,6 +184,8 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     FERRY_CACHE_HOURS: String(config.cache.maxAgeMs / 3600_000),
     FERRY_CACHE_MAX_BYTES: String(config.cache.maxBytes),
     FERRY_FORWARD_CONCURRENCY: String(config.forward.concurrency),
+    FERRY_MAX_CONCURRENT_REQUESTS: String(config.throttle.maxConcurrentRequests),
+    FERRY_LIMITS_REFRESH_SECONDS: String(config.throttle.limitsRefreshMs / 1000),
     FERRY_METER_SAMPLE_SECONDS: String(config.metering.sampleMs / 1000),
     FERRY_METER_FLUSH_SECONDS: String(config.metering.flushMs / 1000),
     FERRY_LEDGER_HOST: config.ledger.host,

@@ -41,6 +41,16 @@ export enum LedgerPattern {
   GetInvoice = 'ledger.invoices.get',
   /** Corrects an issued invoice with a new document (a negative total), never by changing it. */
   CreateCreditNote = 'ledger.invoices.credit',
+  /** Sets a tenant's concurrency and bandwidth limits (null: none). */
+  SetLimits = 'ledger.limits.set',
+  /** Every tenant's limits: what a gateway enforces. */
+  ListLimits = 'ledger.limits.list',
+}
+
+export interface TenantLimits {
+  tenantId: string;
+  maxConcurrentRequests: number | null;
+  maxBandwidthBytesPerSecond: number | null;
 }
 
 /** How S3 requests are classed for metering and prices. */
@@ -90,6 +100,12 @@ export const ledgerPayloads = {
   [LedgerPattern.RunBilling]: z.strictObject({ period: billingPeriodSchema }),
   [LedgerPattern.ListInvoices]: z.strictObject({ tenantId: tenantId.optional(), period: billingPeriodSchema.optional() }),
   [LedgerPattern.GetInvoice]: z.strictObject({ invoiceId: z.uuid() }),
+  [LedgerPattern.SetLimits]: z.strictObject({
+    tenantId,
+    maxConcurrentRequests: z.number().int().min(1).max(100_000).nullable(),
+    maxBandwidthBytesPerSecond: z.number().int().min(1024).max(Number.MAX_SAFE_INTEGER).nullable(),
+  }),
+  [LedgerPattern.ListLimits]: z.strictObject({ tenantId: tenantId.optional() }),
   [LedgerPattern.CreateCreditNote]: z.strictObject({
     invoiceId: z.uuid(),
     reason: z.string().min(1).max(500),
@@ -149,4 +165,6 @@ export interface LedgerReplies {
   [LedgerPattern.ListInvoices]: { invoices: Omit<Invoice, 'lines'>[] };
   [LedgerPattern.GetInvoice]: Invoice;
   [LedgerPattern.CreateCreditNote]: Invoice;
+  [LedgerPattern.SetLimits]: TenantLimits;
+  [LedgerPattern.ListLimits]: { limits: TenantLimits[] };
 }

@@ -19,6 +19,7 @@ import { Spool } from '@ferry/storage';
 import { header, type S3Call } from '../s3/s3-call.js';
 import type { Reservation } from '../quota/reservations.js';
 import { UsageMeter } from '../metering/usage.meter.js';
+import { TenantThrottle } from '../throttle/tenant-throttle.js';
 import { BodyDigests } from './body-digests.js';
 import { drainToSpool, type BodyLimits } from './spool-sink.js';
 
@@ -61,6 +62,7 @@ export class IngestService {
     private readonly spool: Spool,
     private readonly hashes: HashPool,
     private readonly meter: UsageMeter,
+    private readonly throttle: TenantThrottle,
   ) {}
 
   /**
@@ -96,6 +98,8 @@ export class IngestService {
     ]);
     let decoder: AwsChunkedDecoder | undefined;
     const stages: (Readable | NodeJS.ReadWriteStream)[] = [call.req];
+    const paced = this.throttle.pace(call.caller.tenantId);
+    if (paced) stages.push(paced);
     if (protection.kind === 'aws-chunked') {
       decoder = new AwsChunkedDecoder({ mode: protection.mode, signing: call.caller.signing, decodedContentLength: declared });
       stages.push(decoder);

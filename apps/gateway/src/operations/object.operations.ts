@@ -7,6 +7,7 @@ import { checksumHeaderName, validateObjectKey, type ChecksumAlgorithm } from '@
 import { declaredBodyLength, IngestService } from '../ingest/ingest.service.js';
 import { QuotaReservations } from '../quota/reservations.js';
 import { UsageMeter } from '../metering/usage.meter.js';
+import { TenantThrottle } from '../throttle/tenant-throttle.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
 import { checkPreconditions } from '../read/conditions.js';
 import { ObjectReader } from '../read/object-reader.js';
@@ -27,6 +28,7 @@ export class ObjectOperations {
     private readonly committer: ObjectCommitter,
     private readonly quota: QuotaReservations,
     private readonly meter: UsageMeter,
+    private readonly throttle: TenantThrottle,
   ) {}
 
   /**
@@ -108,8 +110,9 @@ export class ObjectOperations {
     // egress is what actually left, whether or not the client stayed for all of it
     let sent = 0;
     stream.on('data', (chunk: Buffer) => (sent += chunk.length));
+    const paced = this.throttle.pace(call.caller.tenantId);
     try {
-      await pipeline(stream, res);
+      await (paced ? pipeline(stream, paced, res) : pipeline(stream, res));
     } catch (error) {
       // the client went away, or the source failed mid-body: the connection is cut either way
       this.logger.debug({ err: error, requestId: call.requestId }, 'object read ended early');

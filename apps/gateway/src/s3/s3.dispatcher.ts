@@ -17,6 +17,7 @@ import { newRequestId, sendError } from './responder.js';
 import type { BucketCall, Caller, ObjectCall, S3Call } from './s3-call.js';
 import { requestClass, resolveOperation, S3Operation, WRITE_OPERATIONS } from './s3.router.js';
 import { UsageMeter } from '../metering/usage.meter.js';
+import { TenantThrottle } from '../throttle/tenant-throttle.js';
 
 /** S3 allows 8 KiB of request headers; Node's parser is set higher so we can answer in XML. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -39,6 +40,7 @@ export class S3Dispatcher implements NestMiddleware {
     @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
     private readonly authenticator: Authenticator,
     private readonly meter: UsageMeter,
+    private readonly throttle: TenantThrottle,
     buckets: BucketOperations,
     lists: ListOperations,
     objects: ObjectOperations,
@@ -102,6 +104,7 @@ export class S3Dispatcher implements NestMiddleware {
       // every authenticated request is metered, refused ones included, as S3 providers bill them
       this.meter.request(caller.tenantId, requestClass(operation));
       checkAccess(caller, operation);
+      res.once('close', this.throttle.admit(caller.tenantId));
       const call: S3Call = { requestId, method: req.method, rawUrl, rawPath, query, headers: req.headers, address, req, res, caller };
       Object.assign(call, { bucket: address.bucket, key: address.key });
       await this.handlers[operation](call);
