@@ -203,6 +203,7 @@ async function main(): Promise<void> {
     const cpu = new CpuMeter(async () => ({
       client: [process.pid],
       gateway: [gateway.process.pid!],
+      ledger: [ledger.process.pid!],
       worker: [worker.process.pid!],
       azurite: [azurite.pid!, memoryAzurite.pid!],
       postgres: await pidsNamed('postgres'),

@@ -162,7 +162,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     cleanups.push(() => child.stop());
     return child;
   };
-  app('ledger');
+  const ledger = app('ledger');
   app('console');
   const gateway = app('gateway');
 
@@ -257,6 +257,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   const cpu = new CpuMeter(async () => ({
     client: [process.pid],
     gateway: [gateway.process.pid!],
+    ledger: [ledger.process.pid!],
     worker: worker?.child.process.pid ? [worker.child.process.pid] : [],
     proxy: [proxy.process.pid!],
     azurite: [azurite.pid!],

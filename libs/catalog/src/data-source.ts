@@ -35,19 +35,27 @@ export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): Da
 
 const MIGRATION_LOCK = 0x66657272; // 'ferr'
 
+/** The catalog's migrations (recorded in the default `migrations` table). */
+export function runMigrations(databaseUrl: string): Promise<string[]> {
+  return applyMigrations(databaseUrl, { migrations: CATALOG_MIGRATIONS, tableName: 'migrations', lockKey: MIGRATION_LOCK });
+}
+
 /**
- * Applies pending migrations. Holds an advisory lock meanwhile, so several processes starting at
- * once (gateway nodes, workers) migrate exactly once.
+ * Applies a set of pending migrations, recorded in its own table. Holds an advisory lock meanwhile,
+ * so several processes starting at once (gateway nodes, workers, ledgers) migrate exactly once.
  */
-export async function runMigrations(databaseUrl: string): Promise<string[]> {
-  const dataSource = new DataSource(catalogDataSourceOptions(databaseUrl, 2));
+export async function applyMigrations(
+  databaseUrl: string,
+  set: { migrations: DataSourceOptions['migrations']; tableName: string; lockKey: number },
+): Promise<string[]> {
+  const dataSource = new DataSource({ type: 'postgres', url: databaseUrl, migrations: set.migrations, migrationsTableName: set.tableName, extra: { max: 2 } });
   await dataSource.initialize();
   const lock = dataSource.createQueryRunner();
   try {
     await lock.connect();
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await lock.query('SELECT pg_advisory_lock($1)', [set.lockKey]);
     const applied = await dataSource.runMigrations({ transaction: 'each' });
-    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    await lock.query('SELECT pg_advisory_unlock($1)', [set.lockKey]);
     return applied.map((migration) => migration.name);
   } finally {
     await lock.release();

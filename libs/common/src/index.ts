@@ -1,3 +1,4 @@
 export * from './ferry.error.js';
 export * from './logger.js';
 export * from './sealed-box.js';
+export * from './periodic.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import type { Logger } from '@ferry/common';
+import { Periodic, type Logger } from '@ferry/common';
 import { LedgerClient, LedgerPattern, type RequestClass, type UsageEntry } from '@ferry/ledger-contracts';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 
@@ -21,8 +21,7 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
   private current = new Map<string, UsageEntry>();
   /** The batch on its way to the ledger, retried under the same id until acknowledged. */
   private pending?: { batchId: string; entries: UsageEntry[] };
-  private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
+  private reporter?: Periodic;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -31,13 +30,12 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.flush(), this.config.metering.flushMs);
-    this.timer.unref();
+    this.reporter = new Periodic(this.config.metering.flushMs, () => this.send(), this.logger, 'usage report');
   }
 
   /** A last report on the way out; what cannot be delivered now is lost with the process. */
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
+    await this.reporter?.stop();
     await this.flush();
     if (this.current.size > 0) await this.flush();
   }
@@ -56,7 +54,7 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
 
   /** Sends the pending batch, or the counts gathered so far as a new one. */
   flush(): Promise<void> {
-    return (this.flushing ??= this.send().finally(() => (this.flushing = undefined)));
+    return this.reporter ? this.reporter.run() : this.send();
   }
 
   private async send(): Promise<void> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { FerryError, FerryErrorCode, Periodic, type Logger } from '@ferry/common';
 import { LedgerClient, LedgerPattern } from '@ferry/ledger-contracts';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 
@@ -28,7 +28,7 @@ export class QuotaReservations implements OnModuleInit, OnModuleDestroy {
   private readonly holder = `gateway/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   /** reservation id → tenant id, for renewal. */
   private readonly live = new Map<string, string>();
-  private timer?: NodeJS.Timeout;
+  private renewal?: Periodic;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -37,12 +37,11 @@ export class QuotaReservations implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.renew(), Math.max(1000, this.config.ledger.reservationTtlMs / 3));
-    this.timer.unref();
+    this.renewal = new Periodic(Math.max(1000, this.config.ledger.reservationTtlMs / 3), () => this.renew(), this.logger, 'reservation renewal');
   }
 
-  onModuleDestroy(): void {
-    clearInterval(this.timer);
+  async onModuleDestroy(): Promise<void> {
+    await this.renewal?.stop();
   }
 
   /**

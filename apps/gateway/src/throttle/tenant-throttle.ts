@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Transform } from 'node:stream';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { FerryError, FerryErrorCode, Periodic, type Logger } from '@ferry/common';
 import { LedgerClient, LedgerPattern, type TenantLimits } from '@ferry/ledger-contracts';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { TokenBucket } from './token-bucket.js';
@@ -22,7 +22,7 @@ export class TenantThrottle implements OnModuleInit, OnModuleDestroy {
   private readonly inFlight = new Map<string, number>();
   private total = 0;
   private readonly buckets = new Map<string, TokenBucket>();
-  private timer?: NodeJS.Timeout;
+  private refresher?: Periodic;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -32,12 +32,11 @@ export class TenantThrottle implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.config.throttle.limitsRefreshMs);
-    this.timer.unref();
+    this.refresher = new Periodic(this.config.throttle.limitsRefreshMs, () => this.refresh(), this.logger, 'limits refresh');
   }
 
-  onModuleDestroy(): void {
-    clearInterval(this.timer);
+  async onModuleDestroy(): Promise<void> {
+    await this.refresher?.stop();
   }
 
   /** Lets one request of the tenant in, or refuses it; the returned function lets it out. */

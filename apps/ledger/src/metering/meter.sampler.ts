@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import type { Logger } from '@ferry/common';
+import { Periodic, type Logger } from '@ferry/common';
 import { LEDGER_LOGGER } from '../ledger.tokens.js';
 import { UsageRepository } from './usage.repository.js';
 
@@ -10,8 +10,7 @@ import { UsageRepository } from './usage.repository.js';
  */
 @Injectable()
 export class MeterSampler implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private sampler?: Periodic;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -20,25 +19,17 @@ export class MeterSampler implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.config.metering.sampleMs);
-    this.timer.unref();
+    this.sampler = new Periodic(this.config.metering.sampleMs, () => this.sample(), this.logger, 'storage sample');
+    void this.sampler.run();
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.sampler?.stop();
   }
 
   /** One sample now (also what a test calls to move the meter without waiting). */
   async sample(): Promise<void> {
     await this.usage.sample();
     await this.usage.purgeBatches();
-  }
-
-  private tick(): void {
-    this.running ??= this.sample()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'storage sample failed'))
-      .finally(() => (this.running = undefined));
   }
 }

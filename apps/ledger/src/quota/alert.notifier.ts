@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import type { Logger } from '@ferry/common';
+import { Periodic, type Logger } from '@ferry/common';
 import { LEDGER_LOGGER } from '../ledger.tokens.js';
 import { QuotaRepository } from './quota.repository.js';
 
@@ -14,8 +14,7 @@ const MAX_ATTEMPTS = 10;
  */
 @Injectable()
 export class AlertNotifier implements OnModuleInit, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private sweeper?: Periodic;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -24,17 +23,11 @@ export class AlertNotifier implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.sweep()
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'ledger sweep failed'))
-        .finally(() => (this.running = undefined));
-    }, SWEEP_MS);
-    this.timer.unref();
+    this.sweeper = new Periodic(SWEEP_MS, () => this.sweep(), this.logger, 'ledger sweep');
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.sweeper?.stop();
   }
 
   async sweep(): Promise<void> {
