@@ -9,6 +9,7 @@ import { InitialCatalog1764000000000 } from './migrations/1764000000000-initial-
 import { Packing1764100000000 } from './migrations/1764100000000-packing.js';
 import { UsageCounter1764200000000 } from './migrations/1764200000000-usage-counter.js';
 import { TenantAccess1764200000001 } from './migrations/1764200000001-tenant-access.js';
+import { OrderedRefs1764200000002 } from './migrations/1764200000002-ordered-refs.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -19,7 +20,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

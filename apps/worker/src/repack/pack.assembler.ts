@@ -41,6 +41,8 @@ export class PackAssembler implements OnApplicationShutdown {
   private uploading = 0;
   private readonly writing = new Set<Promise<void>>();
   private readonly roomWaiters: (() => void)[] = [];
+  /** Jobs that have added all they will and wait for their packs. */
+  private waiting = 0;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -74,6 +76,21 @@ export class PackAssembler implements OnApplicationShutdown {
     pack.events.push(...events);
     this.linger(pack);
     return pack.committed;
+  }
+
+  /**
+   * A job waits for the packs holding its frames and event. When every job slot of the worker is
+   * waiting so, nothing more can be added to any open pack until one is written: the packs are
+   * sealed at once rather than after the linger, which would only stall every slot for it.
+   */
+  async awaitPacks(pending: Promise<void>[]): Promise<void> {
+    this.waiting++;
+    try {
+      if (this.waiting >= this.config.forward.concurrency) for (const pack of [...this.open.values()]) this.seal(pack);
+      await Promise.all(pending);
+    } finally {
+      this.waiting--;
+    }
   }
 
   /** Writes what is still open and waits for every write, before the catalog connection closes. */

@@ -77,7 +77,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
         return;
       }
       pending.push(this.assembler.record(target, putEvent(object, context, chunks)));
-      await Promise.all(pending);
+      await this.assembler.awaitPacks(pending);
       // chunks this job did not claim are stored already or being stored by another ingest
       const allMine = chunks.every((chunk) => claimed.has(chunk.id.toString('hex')));
       if (!allMine && !(await this.awaitOthers(tenantId, chunks))) continue;

@@ -82,7 +82,8 @@ export class ChunksRepository {
    */
   async claim(tenantId: string, owner: string, chunks: CutChunk[]): Promise<Set<string>> {
     if (chunks.length === 0) return new Set();
-    const unique = uniqueById(chunks);
+    // in key order, as every claimer: two claims of shared chunks then queue instead of deadlocking
+    const unique = uniqueById(chunks).sort((a, b) => Buffer.compare(a.id, b.id));
     const rows = (await this.db.query(
       `WITH wanted AS (SELECT * FROM unnest($2::bytea[], $3::int[]) AS w (id, plain_length)),
        inserted AS (
