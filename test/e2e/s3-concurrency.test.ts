@@ -115,4 +115,38 @@ describe('concurrent writers of one key', () => {
     const files = (await spoolFiles(ferry.config.spoolDir)).filter((file) => file.startsWith(`${t.id}/`));
     expect(files.length).toBeLessThanOrEqual(1);
   }, 120_000);
+
+  it('stores 48 objects sharing chunks in different orders at once without a deadlock between their manifests', async () => {
+    // every manifest names the same chunks: their reference counts and foreign-key checks meet on
+    // the same rows, which once deadlocked (each deadlock a retried repack)
+    await t.s3.send(new CreateBucketCommand({ Bucket: 'copies' }));
+    const db = ferry.gateway.app.get(DataSource);
+    const deadlocks = async () => {
+      // statistics reach pg_stat_database within a second of a transaction ending
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const [row] = (await db.query(`SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()`)) as { n: number }[];
+      return row.n;
+    };
+    const before = await deadlocks();
+    // each object is the same six 1 MiB segments in its own order: content-defined chunks repeat
+    // across objects, but every manifest names them in a different order
+    const segments = Array.from({ length: 6 }, () => randomBytes(1024 * 1024));
+    const shuffled = (seed: number) => [...segments].sort((a, b) => ((a[seed] ^ seed) - (b[seed] ^ seed)) || a.compare(b));
+    await Promise.all(
+      Array.from({ length: 48 }, (_, index) => t.s3.send(new PutObjectCommand({ Bucket: 'copies', Key: `copy-${index}`, Body: Buffer.concat(shuffled(index)) }))),
+    );
+    const stored = await eventually(async () => {
+      const [staged] = (await db.query(`SELECT count(*)::int AS n FROM objects WHERE tenant_id = $1 AND state = 'staged'`, [t.id])) as { n: number }[];
+      return staged.n === 0;
+    }, 60_000, 200);
+    expect(stored).toBe(true);
+    const [refs] = (await db.query(
+      `SELECT min(c.refs)::int AS low, max(c.refs)::int AS high, count(*)::int AS chunks
+         FROM chunks c WHERE c.tenant_id = $1 AND c.id IN (SELECT chunk_id FROM object_chunks m JOIN objects o ON o.id = m.object_id WHERE o.key LIKE 'copy-%')`,
+      [t.id],
+    )) as { low: number; high: number; chunks: number }[];
+    expect(refs.chunks).toBeGreaterThan(6);
+    expect(refs.high).toBeGreaterThan(8);
+    expect(await deadlocks()).toBe(before);
+  }, 120_000);
 });

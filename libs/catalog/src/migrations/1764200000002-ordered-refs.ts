@@ -16,14 +16,14 @@ export class OrderedRefs1764200000002 implements MigrationInterface {
         IF TG_OP = 'INSERT' THEN
           PERFORM 1 FROM chunks c
             WHERE (c.tenant_id, c.id) IN (SELECT tenant_id, chunk_id FROM added)
-            ORDER BY c.tenant_id, c.id FOR UPDATE;
+            ORDER BY c.tenant_id, c.id FOR NO KEY UPDATE;
           UPDATE chunks c SET refs = c.refs + n.n, unreferenced_since = NULL
             FROM (SELECT tenant_id, chunk_id, count(*)::int AS n FROM added GROUP BY 1, 2) n
            WHERE c.tenant_id = n.tenant_id AND c.id = n.chunk_id;
         ELSE
           PERFORM 1 FROM chunks c
             WHERE (c.tenant_id, c.id) IN (SELECT tenant_id, chunk_id FROM removed)
-            ORDER BY c.tenant_id, c.id FOR UPDATE;
+            ORDER BY c.tenant_id, c.id FOR NO KEY UPDATE;
           UPDATE chunks c SET refs = c.refs - n.n,
                  unreferenced_since = CASE WHEN c.refs = n.n THEN now() ELSE NULL END
             FROM (SELECT tenant_id, chunk_id, count(*)::int AS n FROM removed GROUP BY 1, 2) n
