@@ -225,7 +225,8 @@ describe('quotas enforced by the gateway through the ledger', () => {
     const uploading = rawHttp(ferry.s3Endpoint, signed, {
       afterBytes: MiB,
       during: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300)); // the gateway has reserved by now
+        // the gateway has reserved the whole body before reading it
+        expect(await eventually(async () => (await reserved(t)) === 4 * MiB, 10_000, 20)).toBe(true);
         await ferry.stopLedger();
       },
     });

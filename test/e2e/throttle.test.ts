@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { TenantThrottle } from '../../apps/gateway/src/throttle/tenant-throttle.js';
-import { FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
+import { eventually, FerryUnderTest, s3Failure, type TenantSession } from '../support/ferry.js';
 import { objectPath, rawHttp, signRequest, type RawResponse } from '../support/faults.js';
 
 const MiB = 1024 * 1024;
@@ -28,7 +28,8 @@ describe('tenant traffic limits', () => {
       const signed = await signRequest(ferry.s3Endpoint, tenant, { method: 'PUT', path: objectPath(bucket, `held-${index}`), body, payloadHash: 'UNSIGNED-PAYLOAD' });
       responses.push(rawHttp(ferry.s3Endpoint, signed, { afterBytes: 1000, during: () => released }));
     }
-    await new Promise((resolve) => setTimeout(resolve, 300)); // every one is in by now
+    const throttle = ferry.gateway.app.get(TenantThrottle);
+    expect(await eventually(async () => throttle.inProgress(tenant.id) === count, 10_000, 20)).toBe(true);
     return {
       release: async () => {
         release();

@@ -66,6 +66,11 @@ export class TenantThrottle implements OnModuleInit, OnModuleDestroy {
     };
   }
 
+  /** The tenant's requests in progress on this gateway. */
+  inProgress(tenantId: string): number {
+    return this.inFlight.get(tenantId) ?? 0;
+  }
+
   /** A pass-through stream at the tenant's bandwidth limit; undefined when it has none. */
   pace(tenantId: string): Transform | undefined {
     return this.buckets.get(tenantId)?.stream();
