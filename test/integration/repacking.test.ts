@@ -18,7 +18,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { readContainer, TenantKeyring } from '@ferry/packing';
+import { decodeTenantRecord, readContainer, TENANT_RECORD_BLOB, TenantKeyring } from '@ferry/packing';
 import { SealedBox } from '@ferry/common';
 import { FlushEventsHandler } from '../../apps/worker/src/repack/flush-events.handler.js';
 import { DataSource } from 'typeorm';
@@ -434,6 +434,54 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await settle(carol);
     expect((await chunkIds(carol)).length).toBe(chunksBefore);
     expect(sha(await get(carol.s3, 'data', 'again.bin'))).toBe(sha(bodies.get('a.bin')!));
+  });
+
+  it('brings back a tenant whose row and access keys were lost too, from its container’s record', async () => {
+    const dave = await ferry.tenant('dave', 123 * MiB);
+    await dave.s3.send(new CreateBucketCommand({ Bucket: 'kept' }));
+    const body = seeded(81, 2 * MiB);
+    await dave.s3.send(new PutObjectCommand({ Bucket: 'kept', Key: 'k.bin', Body: body }));
+    // the operator's later changes reach the record too: a second key, a lease, the first key revoked
+    const second = await ferry.admin('POST', `/admin/v1/tenants/${dave.id}/keys`, { description: 'backup server 2' });
+    expect(second.status).toBe(201);
+    await ferry.admin('PATCH', `/admin/v1/tenants/${dave.id}`, { leaseExpiresAt: '2030-01-01T00:00:00Z' });
+    await ferry.admin('DELETE', `/admin/v1/tenants/${dave.id}/keys/${dave.accessKeyId}`);
+    await settle(dave);
+    await ferry.worker!.get(FlushEventsHandler).handle();
+    const container = `${ferry.config.containerPrefix}${dave.id}`;
+    const record = async () => (await listBlobs(ferry.config, container, { withTenantRecord: true })).find((blob) => blob.name === TENANT_RECORD_BLOB);
+    // the last change's record is written (jobs run in order per worker; wait for the revocation's)
+    const sealed = async () => ferry.worker!.get(BlobStore).readSmall(container, TENANT_RECORD_BLOB);
+    const box = new SealedBox(ferry.config.masterKey.id, ferry.config.masterKey.key.reveal());
+    expect(
+      await eventually(async () => (await record()) !== undefined && decodeTenantRecord(box, dave.id, (await sealed())!).accessKeys.some((key) => key.status === 'revoked')),
+    ).toBe(true);
+    // nothing in it is readable without the master key
+    expect((await sealed())!.includes(Buffer.from('dave'))).toBe(false);
+
+    // Postgres loses the tenant entirely: its row, keys and catalog
+    await ferry.stopWorker();
+    await db.transaction(async (tx) => {
+      await tx.query(`SET LOCAL session_replication_role = replica`);
+      for (const table of ['object_chunks', 'objects', 'buckets', 'chunks', 'packs', 'tenant_keys', 'catalog_events', 'access_keys', 'tenant_usage', 'tenants']) {
+        await tx.query(`DELETE FROM ${table} WHERE ${table === 'tenants' ? 'id' : 'tenant_id'} = $1`, [dave.id]);
+      }
+    });
+    ferry.gateway.app.get(TenantKeyring).forget(dave.id);
+    expect((await ferry.admin('GET', `/admin/v1/tenants/${dave.id}`)).status).toBe(404);
+
+    const rebuilt = await ferry.admin('POST', `/admin/v1/tenants/${dave.id}/catalog/rebuild`);
+    expect(rebuilt.status, JSON.stringify(rebuilt.body)).toBe(200);
+    expect(rebuilt.body).toMatchObject({ tenantRestored: true, buckets: 1, objects: 1, incomplete: [] });
+    const restored = (await ferry.admin('GET', `/admin/v1/tenants/${dave.id}`)).body;
+    expect(restored).toMatchObject({ id: dave.id, name: 'dave', quotaBytes: 123 * MiB, leaseExpiresAt: '2030-01-01T00:00:00.000Z', logicalBytes: 2 * MiB });
+    // the second key works unchanged, the revoked one stays revoked
+    const client = ferry.client(second.body.accessKeyId, second.body.secretAccessKey);
+    expect(sha(await get(client, 'kept', 'k.bin'))).toBe(sha(body));
+    expect(await s3Failure(dave.s3.send(new GetObjectCommand({ Bucket: 'kept', Key: 'k.bin' })))).toEqual({ name: 'InvalidAccessKeyId', status: 403 });
+    // a tenant that never existed has no record to come back from
+    expect((await ferry.admin('POST', `/admin/v1/tenants/00000000-0000-4000-8000-000000000000/catalog/rebuild`)).status).toBe(404);
+    await ferry.startWorker();
   });
 });
 

@@ -12,6 +12,7 @@ import { EvictCacheHandler } from './maintenance/evict-cache.handler.js';
 import { ReconcileHandler } from './maintenance/reconcile.handler.js';
 import { SweepSpoolHandler } from './maintenance/sweep-spool.handler.js';
 import { SweepPacksHandler } from './maintenance/sweep-packs.handler.js';
+import { WriteTenantRecordHandler } from './maintenance/write-tenant-record.handler.js';
 import { FlushEventsHandler } from './repack/flush-events.handler.js';
 import { PackRewriter } from './repack/pack.rewriter.js';
 import { PrunePacksHandler } from './repack/prune-packs.handler.js';
@@ -20,7 +21,7 @@ import { PackAssembler } from './repack/pack.assembler.js';
 import { RepackObjectHandler } from './repack/repack-object.handler.js';
 import { WORKER_LOGGER } from './worker.tokens.js';
 
-const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler, FlushEventsHandler, PrunePacksHandler, VerifyTenantHandler];
+const handlers = [RepackObjectHandler, CollectGarbageHandler, ReconcileHandler, EvictCacheHandler, SweepSpoolHandler, SweepPacksHandler, FlushEventsHandler, PrunePacksHandler, VerifyTenantHandler, WriteTenantRecordHandler];
 
 @Module({})
 export class WorkerModule {

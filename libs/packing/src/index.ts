@@ -3,6 +3,7 @@ export * from './crypto/chunk-id.js';
 export * from './keys/tenant-keys.js';
 export * from './keys/tenant-keyring.js';
 export * from './keys/keyring-blob.js';
+export * from './keys/tenant-record.js';
 export * from './container/container.reader.js';
 export * from './container/replay.js';
 export * from './pack/chunk-frame.js';

@@ -18,6 +18,8 @@ export enum JobName {
   FlushEvents = 'flush-events',
   VerifyTenant = 'verify-tenant',
   PrunePacks = 'prune-packs',
+  /** Writes a tenant's own record (row and access keys, sealed) to its container. */
+  WriteTenantRecord = 'write-tenant-record',
 }
 
 export interface ForwardObjectPayload {
@@ -28,6 +30,10 @@ export interface ForwardObjectPayload {
 export interface VerifyTenantPayload {
   tenantId: string;
   runId: string;
+}
+
+export interface TenantPayload {
+  tenantId: string;
 }
 
 export type EmptyPayload = Record<string, never>;
@@ -42,6 +48,7 @@ export interface JobPayloads {
   [JobName.FlushEvents]: EmptyPayload;
   [JobName.VerifyTenant]: VerifyTenantPayload;
   [JobName.PrunePacks]: EmptyPayload;
+  [JobName.WriteTenantRecord]: TenantPayload;
 }
 
 export const JOB_QUEUE: Record<JobName, QueueName> = {
@@ -54,6 +61,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.FlushEvents]: QueueName.Maintenance,
   [JobName.VerifyTenant]: QueueName.Scrub,
   [JobName.PrunePacks]: QueueName.Scrub,
+  [JobName.WriteTenantRecord]: QueueName.Maintenance,
 };
 
 /**

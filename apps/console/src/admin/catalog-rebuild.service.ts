@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { SealedBox, type Logger } from '@ferry/common';
-import { CatalogRestoreRepository, TenantsRepository, type RestoreReport } from '@ferry/catalog';
-import { decodeChunkId, readContainer, replayEvents } from '@ferry/packing';
+import { FerryError, FerryErrorCode, SealedBox, type Logger } from '@ferry/common';
+import { CatalogRestoreRepository, TenantsRepository, type RestoreReport, type TenantEntity } from '@ferry/catalog';
+import { decodeChunkId, decodeTenantRecord, readContainer, replayEvents, TENANT_RECORD_BLOB } from '@ferry/packing';
 import { BlobStore } from '@ferry/storage';
 import { CONSOLE_LOGGER } from '../console.tokens.js';
 
@@ -19,6 +19,7 @@ export interface RebuildReport extends RestoreReport {
 @Injectable()
 export class CatalogRebuildService {
   private readonly box: SealedBox;
+  private readonly containerPrefix: string;
 
   constructor(
     @Inject(FERRY_CONFIG) config: ResolvedConfig,
@@ -28,10 +29,15 @@ export class CatalogRebuildService {
     private readonly blobs: BlobStore,
   ) {
     this.box = new SealedBox(config.masterKey.id, config.masterKey.key.reveal());
+    this.containerPrefix = config.containerPrefix;
   }
 
-  async rebuild(tenantId: string): Promise<RebuildReport> {
-    const tenant = await this.tenants.get(tenantId);
+  async rebuild(tenantId: string): Promise<RebuildReport & { tenantRestored: boolean }> {
+    const existing = await this.tenants.get(tenantId).catch((error: unknown) => {
+      if (error instanceof FerryError && error.code === FerryErrorCode.TenantNotFound) return undefined;
+      throw error;
+    });
+    const tenant = existing ?? (await this.restoreTenant(tenantId));
     const snapshot = await readContainer(this.blobs, this.box, tenantId, tenant.container);
     const replayed = replayEvents(snapshot.events);
     const report = await this.restore.restore(tenantId, {
@@ -56,8 +62,42 @@ export class CatalogRebuildService {
       })),
       lastSeq: replayed.lastSeq,
     });
-    const result = { ...report, unreadablePacks: snapshot.unreadable };
+    const result = { ...report, unreadablePacks: snapshot.unreadable, tenantRestored: !existing };
     this.logger.info({ tenantId, ...result, incomplete: report.incomplete.length, unreadablePacks: snapshot.unreadable.length }, 'tenant catalog rebuilt from its container');
     return result;
+  }
+
+  /**
+   * The tenant row is gone too: its container (named by the id) holds its record, written by the
+   * worker after every change to the tenant, with the access keys sealed as the catalog had them.
+   */
+  private async restoreTenant(tenantId: string): Promise<TenantEntity> {
+    const container = `${this.containerPrefix}${tenantId}`;
+    const sealed = await this.blobs.readSmall(container, TENANT_RECORD_BLOB);
+    if (!sealed) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}, and no tenant record in container ${container}`);
+    const record = decodeTenantRecord(this.box, tenantId, sealed);
+    const restored = await this.tenants.restore(
+      {
+        id: record.id,
+        name: record.name,
+        quotaBytes: record.quotaBytes,
+        status: record.status,
+        leaseExpiresAt: record.leaseExpiresAt ? new Date(record.leaseExpiresAt) : null,
+        blockReads: record.blockReads,
+        container,
+        createdAt: new Date(record.createdAt),
+      },
+      record.accessKeys.map((key) => ({
+        accessKeyId: key.accessKeyId,
+        secretSealed: Buffer.from(key.secretSealed, 'base64'),
+        masterKeyId: key.masterKeyId,
+        description: key.description,
+        status: key.status,
+        createdAt: new Date(key.createdAt),
+        revokedAt: key.revokedAt ? new Date(key.revokedAt) : null,
+      })),
+    );
+    this.logger.info({ tenantId, keys: record.accessKeys.length }, 'tenant row and access keys restored from the container');
+    return restored;
   }
 }

@@ -113,4 +113,5 @@ export const rebuildReportSchema = z.strictObject({
   unreadablePacks: z
     .array(z.strictObject({ name: z.string(), reason: z.string() }))
     .describe('pack blobs that could not be read; their chunks are missing from the catalog'),
+  tenantRestored: z.boolean().describe("the tenant's row and access keys were gone too and came back from the container's record"),
 });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { FerryError, FerryErrorCode } from '@ferry/common';
+import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { CONSOLE_LOGGER } from '../console.tokens.js';
 import { JobName, JobQueues } from '@ferry/queue';
 import { AccessKeysRepository, VerifyRunsRepository, TenantsRepository, type AccessKeyEntity, type TenantEntity } from '@ferry/catalog';
 import { BlobStore, Spool } from '@ferry/storage';
@@ -62,6 +63,7 @@ export class TenantsService {
     private readonly runs: VerifyRunsRepository,
     private readonly queues: JobQueues,
     private readonly ledger: LedgerClient,
+    @Inject(CONSOLE_LOGGER) private readonly logger: Logger,
   ) {}
 
   async create(body: CreateTenantBody) {
@@ -71,6 +73,7 @@ export class TenantsService {
       { id, name: body.name, quotaBytes: body.quotaBytes, leaseExpiresAt: body.leaseExpiresAt, container: `${this.config.containerPrefix}${id}` },
       record,
     );
+    await this.recordInContainer(id);
     return { ...tenantView(tenant), accessKeyId: record.accessKeyId, secretAccessKey };
   }
 
@@ -113,9 +116,9 @@ export class TenantsService {
 
   async update(tenantId: string, body: UpdateTenantBody): Promise<TenantView> {
     const status = body.suspended === undefined ? undefined : body.suspended ? 'suspended' : 'active';
-    return tenantView(
-      await this.tenants.update(tenantId, { quotaBytes: body.quotaBytes, status, leaseExpiresAt: body.leaseExpiresAt, blockReads: body.blockReads }),
-    );
+    const updated = await this.tenants.update(tenantId, { quotaBytes: body.quotaBytes, status, leaseExpiresAt: body.leaseExpiresAt, blockReads: body.blockReads });
+    await this.recordInContainer(tenantId);
+    return tenantView(updated);
   }
 
   /** Soft-quota alerts, from the ledger that raises them. */
@@ -143,6 +146,7 @@ export class TenantsService {
     await this.tenants.get(tenantId);
     const { record, secretAccessKey } = this.keyFactory.mint(description ?? null);
     const key = await this.keys.create(tenantId, record);
+    await this.recordInContainer(tenantId);
     return { ...keyView(key), secretAccessKey };
   }
 
@@ -153,7 +157,19 @@ export class TenantsService {
 
   async revokeKey(tenantId: string, accessKeyId: string) {
     await this.tenants.get(tenantId);
-    return keyView(await this.keys.revoke(tenantId, accessKeyId));
+    const revoked = keyView(await this.keys.revoke(tenantId, accessKeyId));
+    await this.recordInContainer(tenantId);
+    return revoked;
+  }
+
+  /**
+   * Has a worker write the tenant's record to its container (a job, so a Blob outage is waited out).
+   * The change itself stands either way: a lost job only leaves the container's record older.
+   */
+  private async recordInContainer(tenantId: string): Promise<void> {
+    await this.queues
+      .add(JobName.WriteTenantRecord, { tenantId }, { jobId: `tenant-record-${tenantId}-${Date.now()}`, removeOnComplete: true })
+      .catch((error: unknown) => this.logger.warn({ err: error, tenantId }, 'could not enqueue the tenant record; the container keeps the previous one'));
   }
 
   private async usageOf(tenant: TenantEntity): Promise<UsageView> {

@@ -8,7 +8,7 @@ import type { JobHandler } from './job-handler.js';
 import { JobRegistry } from './job-registry.js';
 import { JOB_HANDLERS } from './job-handler.js';
 
-const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject | JobName.VerifyTenant>, (config: ResolvedConfig) => number> = {
+const MAINTENANCE_EVERY_MS: Record<Exclude<JobName, JobName.ForwardObject | JobName.VerifyTenant | JobName.WriteTenantRecord>, (config: ResolvedConfig) => number> = {
   [JobName.CollectGarbage]: () => 5_000,
   [JobName.Reconcile]: (config) => config.reconcileIntervalMs,
   [JobName.EvictCache]: (config) => Math.min(60_000, config.reconcileIntervalMs),

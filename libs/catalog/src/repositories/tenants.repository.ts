@@ -127,6 +127,25 @@ export class TenantsRepository {
     return { quotaBytes: Number(row.quota_bytes), usedBytes: Number(row.kept_bytes) };
   }
 
+  /**
+   * Brings back a tenant row and its access keys as a container's record holds them (catalog
+   * rebuild after Postgres was lost): same id, same sealed secrets, so clients work unchanged.
+   */
+  async restore(tenant: Omit<TenantEntity, 'updatedAt'>, keys: Omit<AccessKeyEntity, 'tenantId'>[]): Promise<TenantEntity> {
+    try {
+      return await this.db.transaction(async (tx) => {
+        await tx.insert(TenantEntity, tenant);
+        if (keys.length > 0) await tx.insert(AccessKeyEntity, keys.map((key) => ({ ...key, tenantId: tenant.id })));
+        return tx.findOneByOrFail(TenantEntity, { id: tenant.id });
+      });
+    } catch (error) {
+      if (pgCode(error) === PG_UNIQUE_VIOLATION) {
+        throw new FerryError(FerryErrorCode.TenantExists, `a tenant named "${tenant.name}", or one of its access keys, already exists`);
+      }
+      throw error;
+    }
+  }
+
   /** True when the tenant still owns buckets (hence possibly data) or unfinished uploads. */
   async holdsData(tenantId: string): Promise<boolean> {
     const [row] = (await this.db.query(
