@@ -21,12 +21,12 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { Upload } from '@aws-sdk/lib-storage';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import pg from 'pg';
-import { loadConfig, requireResolved } from '@ferry/config';
-import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
+import { prepareTemplateDatabase, freshDatabase } from '@ferry/testing';
 import { appEnvironment, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
-import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
+import { waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
+import { benchConfig } from './bench-config.js';
 import { recordResults, report, type Row, type Sample } from './bench-report.js';
 import { CpuMeter, pidsNamed } from './cpu-meter.js';
 
@@ -76,24 +76,10 @@ async function main(): Promise<void> {
   const memoryAzurite = await startAzurite();
   await prepareTemplateDatabase();
   const db = await freshDatabase();
-  const [s3Port, consolePort] = [await freePort(), await freePort()];
-  const run = randomBytes(4).toString('hex');
-  const config = requireResolved(
-    loadConfig({
-      FERRY_DATA_DIR: join(dataDir, 'ferry'),
-      FERRY_S3_PORT: String(s3Port),
-      FERRY_CONSOLE_PORT: String(consolePort),
-      FERRY_LEDGER_PORT: String(await freePort()),
-      FERRY_ADMIN_TOKEN: `bench-admin-token-${run}`,
-      FERRY_MASTER_KEY: randomBytes(32).toString('base64'),
-      DATABASE_URL: db.url,
-      REDIS_URL: TEST_REDIS_URL,
-      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      FERRY_QUEUE_PREFIX: `ferry-bench-${run}`,
-      FERRY_CONTAINER_PREFIX: `b${run}-`,
-      LOG_LEVEL: 'warn',
-    }),
-  );
+  const config = await benchConfig({ dataDir, databaseUrl: db.url, azurite: azurite.connectionString, containerLetter: 'b' });
+  const [s3Port, consolePort] = [config.s3Port, config.consolePort];
+  const run = randomBytes(4).toString('hex'); // names the direct uploads' containers
+
   const env = appEnvironment(config);
   const app = (name: string): Child =>
     spawnChild(name, process.execPath, [join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });

@@ -18,7 +18,6 @@
  * there; REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,13 +27,13 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { Queue } from 'bullmq';
 import pg from 'pg';
-import { loadConfig, requireResolved } from '@ferry/config';
 import { JobName, QueueName, redisConnection } from '@ferry/queue';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
 import { appEnvironment, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
+import { benchConfig } from './bench-config.js';
 import type { Sample } from './bench-report.js';
 import { changeFile, fillLogLike, fillRandom, treeSizes } from './bench-data.js';
 import { countsBetween, readCounts, type ContainerCounts } from './counting-proxy.js';
@@ -136,24 +135,9 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   await prepareTemplateDatabase();
   const db = await freshDatabase();
   cleanups.push(() => db.drop());
-  const [s3Port, consolePort] = [await freePort(), await freePort()];
-  const run = randomBytes(4).toString('hex');
-  const config = requireResolved(
-    loadConfig({
-      FERRY_DATA_DIR: join(dataDir, 'ferry'),
-      FERRY_S3_PORT: String(s3Port),
-      FERRY_CONSOLE_PORT: String(consolePort),
-      FERRY_LEDGER_PORT: String(await freePort()),
-      FERRY_ADMIN_TOKEN: `bench-admin-token-${run}`,
-      FERRY_MASTER_KEY: randomBytes(32).toString('base64'),
-      DATABASE_URL: db.url,
-      REDIS_URL: TEST_REDIS_URL,
-      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      FERRY_QUEUE_PREFIX: `ferry-bench-${run}`,
-      FERRY_CONTAINER_PREFIX: `r${run}-`,
-      LOG_LEVEL: 'warn',
-    }),
-  );
+  const config = await benchConfig({ dataDir, databaseUrl: db.url, azurite: azurite.connectionString, containerLetter: 'r' });
+  const [s3Port, consolePort] = [config.s3Port, config.consolePort];
+
   const env = appEnvironment(config);
   // REPACK_BENCH_CPU_PROF=<dir>: a V8 CPU profile of the gateway and of every worker (threads included) in <dir>
   const profile = process.env.REPACK_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.REPACK_BENCH_CPU_PROF}`] : [];

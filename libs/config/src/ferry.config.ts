@@ -146,6 +146,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
+/** A tenant's own Blob container, fixed by its id: how a container is found again from the id alone. */
+export function tenantContainer(config: Pick<FerryConfig, 'containerPrefix'>, tenantId: string): string {
+  return `${config.containerPrefix}${tenantId}`;
+}
+
 /** For apps: every connection must be configured (the launcher fills them in embedded mode). */
 export function requireResolved(config: FerryConfig): ResolvedConfig {
   const missing = (

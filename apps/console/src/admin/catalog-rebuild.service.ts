@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import { FERRY_CONFIG, tenantContainer, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, SealedBox, type Logger } from '@ferry/common';
 import { CatalogRestoreRepository, TenantsRepository, type RestoreReport, type TenantEntity } from '@ferry/catalog';
 import { decodeChunkId, decodeTenantRecord, readContainer, replayEvents, TENANT_RECORD_BLOB } from '@ferry/packing';
@@ -19,17 +19,15 @@ export interface RebuildReport extends RestoreReport {
 @Injectable()
 export class CatalogRebuildService {
   private readonly box: SealedBox;
-  private readonly containerPrefix: string;
 
   constructor(
-    @Inject(FERRY_CONFIG) config: ResolvedConfig,
+    @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     @Inject(CONSOLE_LOGGER) private readonly logger: Logger,
     private readonly tenants: TenantsRepository,
     private readonly restore: CatalogRestoreRepository,
     private readonly blobs: BlobStore,
   ) {
     this.box = new SealedBox(config.masterKey.id, config.masterKey.key.reveal());
-    this.containerPrefix = config.containerPrefix;
   }
 
   async rebuild(tenantId: string): Promise<RebuildReport & { tenantRestored: boolean }> {
@@ -72,7 +70,7 @@ export class CatalogRebuildService {
    * worker after every change to the tenant, with the access keys sealed as the catalog had them.
    */
   private async restoreTenant(tenantId: string): Promise<TenantEntity> {
-    const container = `${this.containerPrefix}${tenantId}`;
+    const container = tenantContainer(this.config, tenantId);
     const sealed = await this.blobs.readSmall(container, TENANT_RECORD_BLOB);
     if (!sealed) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}, and no tenant record in container ${container}`);
     const record = decodeTenantRecord(this.box, tenantId, sealed);

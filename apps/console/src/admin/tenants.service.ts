@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
+import { FERRY_CONFIG, tenantContainer, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
 import { CONSOLE_LOGGER } from '../console.tokens.js';
 import { JobName, JobQueues } from '@ferry/queue';
@@ -70,7 +70,7 @@ export class TenantsService {
     const id = randomUUID();
     const { record, secretAccessKey } = this.keyFactory.mint('created with the tenant');
     const tenant = await this.tenants.create(
-      { id, name: body.name, quotaBytes: body.quotaBytes, leaseExpiresAt: body.leaseExpiresAt, container: `${this.config.containerPrefix}${id}` },
+      { id, name: body.name, quotaBytes: body.quotaBytes, leaseExpiresAt: body.leaseExpiresAt, container: tenantContainer(this.config, id) },
       record,
     );
     await this.recordInContainer(id);

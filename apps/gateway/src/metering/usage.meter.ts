@@ -22,6 +22,8 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
   /** The batch on its way to the ledger, retried under the same id until acknowledged. */
   private pending?: { batchId: string; entries: UsageEntry[] };
   private reporter?: Periodic;
+  private hourStart = -1;
+  private hour = '';
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -72,8 +74,18 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
     }
   }
 
+  /** The hour now, as an instant string: formatted once an hour, not on every request. */
+  private currentHour(): string {
+    const start = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
+    if (start !== this.hourStart) {
+      this.hourStart = start;
+      this.hour = new Date(start).toISOString();
+    }
+    return this.hour;
+  }
+
   private entry(tenantId: string): UsageEntry {
-    const hour = new Date(Math.floor(Date.now() / HOUR_MS) * HOUR_MS).toISOString();
+    const hour = this.currentHour();
     const key = `${tenantId}|${hour}`;
     let entry = this.current.get(key);
     if (!entry) {
