@@ -17,15 +17,19 @@ export async function threadModuleUrl(target: URL): Promise<URL> {
   const { transformFile } = await import('@swc/core');
   const options = JSON.parse(await readFile(join(repoRoot, 'scripts', 'swc.json'), 'utf8')) as Record<string, unknown>;
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+  // several test processes may do this at once, and may be loading these files meanwhile: each
+  // file appears whole or not at all
+  const put = async (destination: string, content: string) => {
+    await writeFile(`${destination}.${process.pid}.tmp`, content);
+    await rename(`${destination}.${process.pid}.tmp`, destination);
+  };
+  await put(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
   for (const file of await sources(libSrc)) {
     const { code } = await transformFile(file, options);
     if (/from\s+['"]@ferry\//.test(code) && file.includes('/pool/')) throw new Error(`${file}: thread modules may not import @ferry/* libs`);
     const destination = join(out, relative(libSrc, file)).replace(/\.ts$/, '.js');
     await mkdir(dirname(destination), { recursive: true });
-    // several test processes may do this at once: a file appears whole or not at all
-    await writeFile(`${destination}.${process.pid}.tmp`, code);
-    await rename(`${destination}.${process.pid}.tmp`, destination);
+    await put(destination, code);
   }
   return pathToFileURL(join(out, relative(libSrc, fileURLToPath(target))));
 }
