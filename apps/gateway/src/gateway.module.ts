@@ -21,7 +21,8 @@ import { ListOperations } from './operations/list.operations.js';
 import { ObjectOperations } from './operations/object.operations.js';
 import { ObjectReader } from './read/object-reader.js';
 import { PackedReader } from './read/packed-reader.js';
-import { TenantKeyring } from '@ferry/packing';
+import { PackFetcher } from './read/pack.fetcher.js';
+import { PackingPool, TenantKeyring } from '@ferry/packing';
 import { Authenticator } from './s3/authenticator.js';
 import { S3Dispatcher } from './s3/s3.dispatcher.js';
 import { SosapiOperations } from './sosapi/sosapi.operations.js';
@@ -54,6 +55,9 @@ export class GatewayModule implements NestModule {
         ObjectCommitter,
         ObjectReader,
         PackedReader,
+        PackFetcher,
+        // reads of packs are authenticated, decrypted and decompressed in these threads
+        { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads) },
         TenantKeyring,
         BucketOperations,
         ListOperations,

@@ -42,6 +42,8 @@ export const envSchema = z.object({
   FERRY_ZSTD_LEVEL: z.coerce.number().int().min(0).max(19).default(1),
   FERRY_PACK_PRUNE_BELOW: z.coerce.number().min(0).max(1).default(0.5),
   FERRY_CHUNK_GRACE_MS: z.coerce.number().int().min(0).default(3600_000),
+  FERRY_READ_AHEAD_BYTES: z.coerce.number().int().min(0).max(64 * 1024 * 1024).default(8 * 1024 * 1024),
+  FERRY_READ_CACHE_BYTES: z.coerce.number().int().min(0).default(256 * 1024 * 1024),
   FERRY_LEDGER_HOST: z.string().min(1).default('127.0.0.1'),
   FERRY_LEDGER_PORT: port.default(9002),
   FERRY_LEDGER_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),

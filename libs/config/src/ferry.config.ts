@@ -53,6 +53,12 @@ export interface FerryConfig {
    */
   packing: { targetBytes: number; lingerMs: number; threads?: number; zstdLevel: number; chunkGraceMs: number; pruneBelow: number };
   /**
+   * Reads of packs at a gateway: how far a read that continues where an earlier one of the same
+   * pack ended fetches ahead (0: never), and how many fetched pack bytes it keeps in memory for
+   * the reads that follow.
+   */
+  read: { aheadBytes: number; cacheBytes: number };
+  /**
    * Traffic control at each gateway: requests in flight beyond which tenants get only their fair
    * share, and how often per-tenant limits are re-read from the ledger.
    */
@@ -139,6 +145,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       chunkGraceMs: e.FERRY_CHUNK_GRACE_MS,
       pruneBelow: e.FERRY_PACK_PRUNE_BELOW,
     },
+    read: { aheadBytes: e.FERRY_READ_AHEAD_BYTES, cacheBytes: e.FERRY_READ_CACHE_BYTES },
     throttle: { maxConcurrentRequests: e.FERRY_MAX_CONCURRENT_REQUESTS, limitsRefreshMs: e.FERRY_LIMITS_REFRESH_SECONDS * 1000 },
     metering: { sampleMs: e.FERRY_METER_SAMPLE_SECONDS * 1000, flushMs: e.FERRY_METER_FLUSH_SECONDS * 1000 },
     reconcileIntervalMs: e.FERRY_RECONCILE_SECONDS * 1000,
@@ -205,6 +212,8 @@ export function toEnv(config: ResolvedConfig): Record<string, string> {
     FERRY_ZSTD_LEVEL: String(config.packing.zstdLevel),
     FERRY_CHUNK_GRACE_MS: String(config.packing.chunkGraceMs),
     FERRY_PACK_PRUNE_BELOW: String(config.packing.pruneBelow),
+    FERRY_READ_AHEAD_BYTES: String(config.read.aheadBytes),
+    FERRY_READ_CACHE_BYTES: String(config.read.cacheBytes),
     FERRY_RECONCILE_SECONDS: String(config.reconcileIntervalMs / 1000),
     LOG_LEVEL: config.logLevel,
   };

@@ -1,33 +1,42 @@
 import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ChunksRepository, type ManifestEntry } from '@ferry/catalog';
-import { decodeChunkAsync, packBlobName, TenantKeyring, type TenantKeys } from '@ferry/packing';
-import { BlobStore } from '@ferry/storage';
+import { PackingPool, TenantKeyring, type TenantKeys } from '@ferry/packing';
+import { PackFetcher } from './pack.fetcher.js';
 import type { ByteRange } from './range.js';
 
-/** Most bytes fetched from a pack in one ranged request: adjacent frames are read together. */
+/**
+ * Most bytes fetched from a pack in one ranged request (adjacent frames are read together), and most
+ * plaintext those frames may hold: what one fetch of a read holds in memory, twice over with the
+ * one fetched ahead.
+ */
 const FETCH_BYTES = 8 * 1024 * 1024;
 
 interface Fetch {
   packId: string;
+  packSize: number;
   keyNumber: number;
   start: number;
   length: number;
+  plainBytes: number;
   entries: ManifestEntry[];
 }
 
 /**
  * Reads a repacked object (docs/format.md): the manifest's entries that cover the range (found by
- * binary search on their offsets), only their frames, one ranged request per run of adjacent frames
- * in a pack, one fetch ahead of the one being decoded. Every frame is authenticated before a byte of
- * it is sent; a frame that fails stops the stream with an error, never with other bytes.
+ * binary search on their offsets), only their frames, one fetch per run of adjacent frames in a pack
+ * (PackFetcher may serve it from a range it fetched ahead), one fetch ahead of the one being decoded. Frames are authenticated, decrypted and
+ * decompressed in the packing pool's threads, so the event loop only moves bytes. Every frame is
+ * authenticated before a byte of it is sent; a frame that fails stops the stream with an error,
+ * never with other bytes.
  */
 @Injectable()
 export class PackedReader {
   constructor(
     private readonly chunks: ChunksRepository,
     private readonly keyring: TenantKeyring,
-    private readonly blobs: BlobStore,
+    private readonly fetcher: PackFetcher,
+    private readonly pool: PackingPool,
   ) {}
 
   async open(tenantId: string, container: string, objectId: string, size: number, range: ByteRange): Promise<Readable> {
@@ -58,18 +67,36 @@ export class PackedReader {
       this.keyring.forget(tenantId);
       keys = await this.keyring.forTenant(tenantId);
     }
-    const load = (fetch: Fetch) => this.blobs.readRange(container, packBlobName(fetch.packId), fetch.start, fetch.length);
-    const decode = async (fetch: Fetch, bytes: Buffer): Promise<Buffer[]> => {
-      const dataKey = keys.dataKey(fetch.keyNumber);
+    const load = (fetch: Fetch) => this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length);
+    const decode = async (fetch: Fetch, frames: Buffer): Promise<Buffer[]> => {
+      const plain = await this.pool.decode({
+        frames,
+        dataKey: keys.dataKey(fetch.keyNumber),
+        chunks: fetch.entries.map((entry) => ({
+          id: entry.chunkId,
+          codec: entry.codec,
+          plainLength: entry.plainLength,
+          at: entry.frameOffset - fetch.start,
+          length: entry.frameLength,
+        })),
+      });
+      // The entries' bytes follow one another in `plain`, each `skip` into its chunk (a ranged part
+      // copy cut it); the range may start in the first and end in the last.
       const out: Buffer[] = [];
+      let chunkStart = 0;
+      let runStart = -1;
+      let runEnd = -1;
       for (const entry of fetch.entries) {
-        const frame = bytes.subarray(entry.frameOffset - fetch.start, entry.frameOffset - fetch.start + entry.frameLength);
-        const plain = await decodeChunkAsync(dataKey, entry.chunkId, entry.codec, entry.plainLength, frame);
-        // the entry's bytes start `skip` into the chunk (a ranged part copy cut it)
-        const from = entry.skip + Math.max(range.start, entry.offset) - entry.offset;
-        const to = entry.skip + Math.min(range.end, entry.offset + entry.length - 1) - entry.offset + 1;
-        out.push(from === 0 && to === plain.length ? plain : plain.subarray(from, to));
+        const from = chunkStart + entry.skip + Math.max(range.start, entry.offset) - entry.offset;
+        const to = chunkStart + entry.skip + Math.min(range.end, entry.offset + entry.length - 1) - entry.offset + 1;
+        if (from !== runEnd) {
+          if (runEnd > runStart) out.push(plain.subarray(runStart, runEnd));
+          runStart = from;
+        }
+        runEnd = to;
+        chunkStart += entry.plainLength;
       }
+      if (runEnd > runStart) out.push(plain.subarray(runStart, runEnd));
       return out;
     };
     // The first fetch is decoded before the response starts, so a damaged start becomes an error
@@ -111,7 +138,7 @@ export function firstCovering(manifest: ManifestEntry[], position: number): numb
   return low;
 }
 
-/** The ranged requests that cover `range`: runs of adjacent frames of one pack, each at most FETCH_BYTES. */
+/** The ranged requests that cover `range`: runs of adjacent frames of one pack, each at most FETCH_BYTES of frames and of plaintext. */
 export function planFetches(manifest: ManifestEntry[], range: ByteRange): Fetch[] {
   const fetches: Fetch[] = [];
   if (range.end < range.start || manifest.length === 0) return fetches;
@@ -122,12 +149,22 @@ export function planFetches(manifest: ManifestEntry[], range: ByteRange): Fetch[
       last &&
       last.packId === entry.packId &&
       last.start + last.length === entry.frameOffset &&
-      last.length + entry.frameLength <= FETCH_BYTES
+      last.length + entry.frameLength <= FETCH_BYTES &&
+      last.plainBytes + entry.plainLength <= FETCH_BYTES
     ) {
       last.length += entry.frameLength;
+      last.plainBytes += entry.plainLength;
       last.entries.push(entry);
     } else {
-      fetches.push({ packId: entry.packId, keyNumber: entry.keyNumber, start: entry.frameOffset, length: entry.frameLength, entries: [entry] });
+      fetches.push({
+        packId: entry.packId,
+        packSize: entry.packSize,
+        keyNumber: entry.keyNumber,
+        start: entry.frameOffset,
+        length: entry.frameLength,
+        plainBytes: entry.plainLength,
+        entries: [entry],
+      });
     }
   }
   return fetches;

@@ -36,6 +36,8 @@ export interface ManifestEntry {
   plainLength: number;
   chunkId: Buffer;
   packId: string;
+  /** The whole pack blob's size: how far a read may look ahead in it. */
+  packSize: number;
   keyNumber: number;
   frameOffset: number;
   frameLength: number;
@@ -201,14 +203,26 @@ export class ChunksRepository {
   /** The object's chunks in order, with their places. */
   async manifest(tenantId: string, objectId: string): Promise<ManifestEntry[]> {
     const rows = (await this.db.query(
-      `SELECT m."offset", m.length, m.skip, c.plain_length, m.chunk_id, c.pack_id, p.key_number, c.frame_offset, c.frame_length, c.codec
+      `SELECT m."offset", m.length, m.skip, c.plain_length, m.chunk_id, c.pack_id, p.size AS pack_size, p.key_number, c.frame_offset, c.frame_length, c.codec
          FROM object_chunks m
          JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
          JOIN packs p ON p.id = c.pack_id
         WHERE m.tenant_id = $1 AND m.object_id = $2
         ORDER BY m.seq`,
       [tenantId, objectId],
-    )) as { offset: string; length: number; skip: number; plain_length: number; chunk_id: Buffer; pack_id: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
+    )) as {
+      offset: string;
+      length: number;
+      skip: number;
+      plain_length: number;
+      chunk_id: Buffer;
+      pack_id: string;
+      pack_size: string;
+      key_number: number;
+      frame_offset: string;
+      frame_length: number;
+      codec: number;
+    }[];
     return rows.map((row) => ({
       offset: Number(row.offset),
       length: row.length,
@@ -216,6 +230,7 @@ export class ChunksRepository {
       plainLength: row.plain_length,
       chunkId: row.chunk_id,
       packId: row.pack_id,
+      packSize: Number(row.pack_size),
       keyNumber: row.key_number,
       frameOffset: Number(row.frame_offset),
       frameLength: row.frame_length,
@@ -237,10 +252,10 @@ export class ChunksRepository {
   /** Where each of `ids` is stored (hex id → place); ids without a pack are absent. */
   async places(tenantId: string, ids: Buffer[]): Promise<Map<string, Omit<ManifestEntry, 'offset' | 'length' | 'skip'>>> {
     const rows = (await this.db.query(
-      `SELECT c.id, c.plain_length, c.pack_id, p.key_number, c.frame_offset, c.frame_length, c.codec
+      `SELECT c.id, c.plain_length, c.pack_id, p.size AS pack_size, p.key_number, c.frame_offset, c.frame_length, c.codec
          FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.tenant_id = $1 AND c.id = ANY($2::bytea[])`,
       [tenantId, ids],
-    )) as { id: Buffer; plain_length: number; pack_id: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
+    )) as { id: Buffer; plain_length: number; pack_id: string; pack_size: string; key_number: number; frame_offset: string; frame_length: number; codec: number }[];
     return new Map(
       rows.map((row) => [
         row.id.toString('hex'),
@@ -248,6 +263,7 @@ export class ChunksRepository {
           chunkId: row.id,
           plainLength: row.plain_length,
           packId: row.pack_id,
+          packSize: Number(row.pack_size),
           keyNumber: row.key_number,
           frameOffset: Number(row.frame_offset),
           frameLength: row.frame_length,

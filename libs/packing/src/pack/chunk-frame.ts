@@ -1,10 +1,10 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
-import { Decoder, Encoder } from '@toondepauw/node-zstd';
+import { zstdCompressTransient, zstdDecompressInto } from './zstd.js';
 
 /**
  * Chunk frames (docs/format.md, "Pack"): `nonce(12) | ciphertext | tag(16)`, AES-256-GCM under the
- * pack's data key. Everything here is synchronous (except decodeChunkAsync) because it runs inside
- * the packing worker threads, and imports only Node and npm packages for the same reason.
+ * pack's data key. Everything here is synchronous because it runs inside the packing worker threads,
+ * and imports only Node, npm packages and this lib's own files for the same reason.
  */
 
 export enum ChunkCodec {
@@ -29,26 +29,6 @@ export interface EncodedChunk {
 /** A pack, frame or index that fails its tag or does not parse: a read must fail, never return wrong bytes. */
 export class PackIntegrityError extends Error {
   override readonly name = 'PackIntegrityError';
-}
-
-// The addon's encoder and decoder hold no state between calls (a zstd context per call), so one
-// instance per level serves every caller, concurrent async decodes included.
-const encoders = new Map<number, Encoder>();
-const decoder = new Decoder();
-
-export function zstdEncoder(level: number): Encoder {
-  if (!Number.isInteger(level) || level < 1 || level > 22) throw new RangeError(`zstd level must be an integer from 1 to 22, not ${level}`);
-  let encoder = encoders.get(level);
-  if (!encoder) encoders.set(level, (encoder = new Encoder(level)));
-  return encoder;
-}
-
-export function zstdDecodeSync(data: Buffer, what: string): Buffer {
-  try {
-    return decoder.decodeSync(data);
-  } catch (error) {
-    throw new PackIntegrityError(`${what}: zstd data does not decode`, { cause: error });
-  }
 }
 
 /**
@@ -101,7 +81,8 @@ export function encodeChunk(dataKey: Buffer, id: Buffer, plain: Buffer, compress
   let codec = ChunkCodec.Stored;
   let body = plain;
   if (compression !== false) {
-    const compressed = zstdEncoder(compression.level ?? 1).encodeSync(plain);
+    // a view of this thread's scratch buffer, encrypted into the frame before anything else compresses
+    const compressed = zstdCompressTransient(compression.level ?? 1, plain);
     // keep it only if it saves at least 1/32: incompressible data costs one attempt, not a bigger frame
     if (compressed.length <= plain.length - (plain.length >>> 5)) {
       codec = ChunkCodec.Zstd;
@@ -125,30 +106,26 @@ function openChunk(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: 
   return openFrame(dataKey, chunkAad(id, codec, plainLength), frame, what);
 }
 
-function checkLength(plain: Buffer, plainLength: number, id: Buffer): Buffer {
-  if (plain.length !== plainLength) {
-    throw new PackIntegrityError(`chunk ${id.toString('base64url')}: decompressed to ${plain.length} bytes, not ${plainLength}`);
+/**
+ * The chunk's plaintext, in a buffer of its own (never Buffer's shared pool, so a thread can transfer
+ * it), or written into `into` (exactly `plainLength` bytes) when given.
+ */
+export function decodeChunk(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: number, frame: Buffer, into?: Buffer): Buffer {
+  if (into && into.length !== plainLength) throw new RangeError(`output of ${into.length} bytes for a chunk of ${plainLength}`);
+  const body = openChunk(dataKey, id, codec, plainLength, frame);
+  if (codec === ChunkCodec.Stored) return into ? (body.copy(into), into) : body;
+  const plain = into ?? Buffer.allocUnsafeSlow(plainLength);
+  let written: number;
+  try {
+    written = zstdDecompressInto(plain, body);
+  } catch (error) {
+    // more than plainLength bytes, or not zstd at all
+    throw new PackIntegrityError(`chunk ${id.toString('base64url')}: zstd data does not decode into ${plainLength} bytes`, { cause: error });
+  }
+  if (written !== plainLength) {
+    throw new PackIntegrityError(`chunk ${id.toString('base64url')}: decompressed to ${written} bytes, not ${plainLength}`);
   }
   return plain;
-}
-
-export function decodeChunk(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: number, frame: Buffer): Buffer {
-  const body = openChunk(dataKey, id, codec, plainLength, frame);
-  if (codec === ChunkCodec.Stored) return body;
-  return checkLength(zstdDecodeSync(body, `chunk ${id.toString('base64url')}`), plainLength, id);
-}
-
-/** As decodeChunk, but decompresses on libuv's thread pool so a gateway's event loop keeps serving. */
-export async function decodeChunkAsync(dataKey: Buffer, id: Buffer, codec: ChunkCodec, plainLength: number, frame: Buffer): Promise<Buffer> {
-  const body = openChunk(dataKey, id, codec, plainLength, frame);
-  if (codec === ChunkCodec.Stored) return body;
-  let plain: Buffer;
-  try {
-    plain = await decoder.decode(body);
-  } catch (error) {
-    throw new PackIntegrityError(`chunk ${id.toString('base64url')}: zstd data does not decode`, { cause: error });
-  }
-  return checkLength(plain, plainLength, id);
 }
 
 function checkKey(key: Buffer): void {

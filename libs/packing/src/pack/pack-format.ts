@@ -1,5 +1,6 @@
 import { decodeChunkId, encodeChunkId } from '../crypto/chunk-id.js';
-import { ChunkCodec, FRAME_OVERHEAD, openFrame, PackIntegrityError, sealFrame, zstdDecodeSync, zstdEncoder } from './chunk-frame.js';
+import { ChunkCodec, FRAME_OVERHEAD, openFrame, PackIntegrityError, sealFrame } from './chunk-frame.js';
+import { zstdCompressTransient, zstdDecompress } from './zstd.js';
 
 /** The pack layout of docs/format.md: header, chunk frames, index frame, trailer; integers little-endian. */
 export const PACK_HEADER_BYTES = 32;
@@ -171,13 +172,13 @@ export function encodePackIndex(dataKey: Buffer, index: PackIndex, keyNumber: nu
     chunks: index.chunks.map((c) => ({ id: encodeChunkId(c.id), offset: c.offset, frameLength: c.frameLength, plainLength: c.plainLength, codec: c.codec })),
     events: index.events,
   };
-  const compressed = zstdEncoder(INDEX_ZSTD_LEVEL).encodeSync(Buffer.from(JSON.stringify(json)));
+  const compressed = zstdCompressTransient(INDEX_ZSTD_LEVEL, Buffer.from(JSON.stringify(json)));
   return sealFrame(dataKey, indexAad(index.packId, keyNumber), compressed);
 }
 
 export function decodePackIndex(dataKey: Buffer, packId: string, keyNumber: number, frame: Buffer): PackIndex {
   const what = `index of pack ${packId}`;
-  const plain = zstdDecodeSync(openFrame(dataKey, indexAad(packId, keyNumber), frame, what), what);
+  const plain = unzstd(openFrame(dataKey, indexAad(packId, keyNumber), frame, what), what);
   let json: unknown;
   try {
     json = JSON.parse(plain.toString('utf8'));
@@ -252,5 +253,13 @@ function isChunkId(value: unknown): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+function unzstd(data: Buffer, what: string): Buffer {
+  try {
+    return zstdDecompress(data);
+  } catch (error) {
+    throw new PackIntegrityError(`${what}: zstd data does not decode`, { cause: error });
   }
 }

@@ -1,7 +1,7 @@
 import { createCipheriv, createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { chunkIdOf } from '../crypto/chunk-id.js';
-import { decodeChunk, decodeChunkAsync, encodeChunk, PackIntegrityError } from './chunk-frame.js';
+import { decodeChunk, encodeChunk, PackIntegrityError } from './chunk-frame.js';
 import { PackBuilder } from './pack.builder.js';
 import { readPackIndex, sliceFrames, TAIL_READ_BYTES, type ReadRange } from './pack.reader.js';
 import { PACK_HEADER_BYTES, PACK_TRAILER_BYTES, type CatalogEvent } from './pack-format.js';
@@ -53,7 +53,6 @@ describe('readPackIndex', () => {
     for (const [i, entry] of index.chunks.entries()) {
       expect(entry.id.equals(chunkIdOf(ID_KEY, plains[i]))).toBe(true);
       expect(decodeChunk(DATA_KEY, entry.id, entry.codec, entry.plainLength, frames[i]).equals(plains[i])).toBe(true);
-      expect((await decodeChunkAsync(DATA_KEY, entry.id, entry.codec, entry.plainLength, frames[i])).equals(plains[i])).toBe(true);
     }
     // a ranged read of frames 10-12 only
     const first = index.chunks[10];

@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { Piscina } from 'piscina';
-import type { CutResult, CutTask, EncodedFrame, EncodeTask } from './packing.thread.js';
+import { CHUNK_ID_BYTES } from '../crypto/chunk-id.js';
+import type { CutResult, CutTask, DecodeChunk, DecodeTask, EncodedFrame, EncodeTask } from './packing.thread.js';
 import { threadModuleUrl } from './thread-module.js';
 
 /**
- * Worker threads for the CPU-heavy steps of repacking (cutting, keyed hashing, zstd, AES-GCM), one
- * per core by default, so the pool uses every core while the event loop moves bytes and talks to
- * Postgres and Blob.
+ * Worker threads for the CPU-heavy steps of repacking (cutting, keyed hashing, zstd, AES-GCM) and of
+ * reading packs back (AES-GCM, zstd), one per core by default, so the pool uses every core while the
+ * event loop moves bytes and talks to Postgres and Blob.
  */
 export class PackingPool implements OnApplicationShutdown {
   private constructor(private readonly pool: Piscina) {}
@@ -23,6 +24,32 @@ export class PackingPool implements OnApplicationShutdown {
 
   encode(task: EncodeTask): Promise<EncodedFrame[]> {
     return this.pool.run(task, { name: 'encode' }) as Promise<EncodedFrame[]>;
+  }
+
+  /**
+   * Authenticates, decrypts and decompresses adjacent frames of one pack; resolves to the chunks'
+   * plaintexts one after another. `task.frames` moves to the thread: the caller must not use it again.
+   */
+  async decode(task: { frames: Uint8Array; dataKey: Uint8Array; chunks: DecodeChunk[] }): Promise<Buffer> {
+    const { frames } = task;
+    // Posting a view clones its whole ArrayBuffer: the ids and the key (from pg and the keyring) sit
+    // in Buffer's shared 8 KiB pool, so they go as copies of their own. Frames that own their
+    // ArrayBuffer move; a view into a shared one is copied.
+    const ids = Buffer.allocUnsafeSlow(task.chunks.length * CHUNK_ID_BYTES);
+    task.chunks.forEach((chunk, i) => {
+      if (chunk.id.length !== CHUNK_ID_BYTES) throw new RangeError(`chunk id of ${chunk.id.length} bytes, not ${CHUNK_ID_BYTES}`);
+      ids.set(chunk.id, i * CHUNK_ID_BYTES);
+    });
+    const posted: DecodeTask = {
+      frames,
+      dataKey: new Uint8Array(task.dataKey),
+      ids,
+      chunks: task.chunks.map(({ codec, plainLength, at, length }) => ({ codec, plainLength, at, length })),
+    };
+    const owned = frames.byteOffset === 0 && frames.byteLength === frames.buffer.byteLength;
+    const transferList = [ids.buffer as ArrayBuffer, ...(owned ? [frames.buffer as ArrayBuffer] : [])];
+    const plain = (await this.pool.run(posted, { name: 'decode', transferList })) as Uint8Array;
+    return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
   }
 
   onApplicationShutdown(): Promise<void> {

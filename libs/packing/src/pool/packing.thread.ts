@@ -1,7 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { move } from 'piscina';
 import { FastCdcChunker, type ChunkingParams } from '../chunking/fastcdc.js';
-import { chunkIdOf } from '../crypto/chunk-id.js';
-import { encodeChunk, type ChunkCodec } from '../pack/chunk-frame.js';
+import { CHUNK_ID_BYTES, chunkIdOf } from '../crypto/chunk-id.js';
+import { decodeChunk, encodeChunk, type ChunkCodec } from '../pack/chunk-frame.js';
 
 /**
  * The CPU-heavy half of repacking, run in worker threads (piscina) so the worker's event loop only
@@ -40,6 +41,25 @@ export interface EncodedFrame {
   frame: Uint8Array;
   plainLength: number;
   codec: ChunkCodec;
+}
+
+export interface DecodeChunk {
+  id: Uint8Array;
+  codec: ChunkCodec;
+  plainLength: number;
+  /** Where the chunk's frame starts in the fetched frames, and its length. */
+  at: number;
+  length: number;
+}
+
+/** As posted to a thread: small views are gathered into buffers of their own (see PackingPool.decode). */
+export interface DecodeTask {
+  /** Adjacent frames fetched from one pack (moved to the thread, not copied). */
+  frames: Uint8Array;
+  dataKey: Uint8Array;
+  /** The chunks' ids, CHUNK_ID_BYTES each, in order. */
+  ids: Uint8Array;
+  chunks: Omit<DecodeChunk, 'id'>[];
 }
 
 const READ_BYTES = 4 * 1024 * 1024;
@@ -87,6 +107,28 @@ export async function encode(task: EncodeTask): Promise<EncodedFrame[]> {
   });
   return frames;
 }
+
+/**
+ * The chunks' plaintexts one after another, in one buffer moved back to the caller. Every frame is
+ * authenticated before its bytes are written; the first that fails throws (PackIntegrityError's
+ * message, the class does not cross threads).
+ */
+export function decode(task: DecodeTask): Uint8Array {
+  const dataKey = asBuffer(task.dataKey);
+  const frames = asBuffer(task.frames);
+  const out = Buffer.allocUnsafeSlow(task.chunks.reduce((sum, chunk) => sum + chunk.plainLength, 0));
+  let at = 0;
+  const ids = asBuffer(task.ids);
+  for (const [i, chunk] of task.chunks.entries()) {
+    const frame = frames.subarray(chunk.at, chunk.at + chunk.length);
+    const id = ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
+    decodeChunk(dataKey, id, chunk.codec, chunk.plainLength, frame, out.subarray(at, at + chunk.plainLength));
+    at += chunk.plainLength;
+  }
+  return move(out) as Uint8Array;
+}
+
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 async function withPieces<T>(pieces: SpoolPiece[], work: (handles: FileHandle[]) => Promise<T>): Promise<T> {
   const handles: FileHandle[] = [];

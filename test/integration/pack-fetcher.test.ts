@@ -1,0 +1,126 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ResolvedConfig } from '@ferry/config';
+import { packBlobName } from '@ferry/packing';
+import { BlobStore } from '@ferry/storage';
+import { PackFetcher } from '../../apps/gateway/src/read/pack.fetcher.js';
+
+const MiB = 1024 * 1024;
+
+/** The real BlobStore on the test Azurite, counting the ranged reads it is asked for. */
+class CountingBlobStore extends BlobStore {
+  readonly reads: { blob: string; offset: number; count: number }[] = [];
+
+  override readRange(container: string, blobName: string, offset: number, count: number): Promise<Buffer> {
+    this.reads.push({ blob: `${container}/${blobName}`, offset, count });
+    return super.readRange(container, blobName, offset, count);
+  }
+}
+
+describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
+  const containerA = `fetch-a-${randomBytes(4).toString('hex')}`;
+  const containerB = `fetch-b-${randomBytes(4).toString('hex')}`;
+  const packId = randomUUID();
+  const packA = randomBytes(20 * MiB);
+  const packB = randomBytes(20 * MiB);
+  let blobs: CountingBlobStore;
+
+  const fetcher = (aheadBytes = 4 * MiB, cacheBytes = 16 * MiB) => {
+    blobs.reads.length = 0;
+    return new PackFetcher({ read: { aheadBytes, cacheBytes } } as ResolvedConfig, blobs);
+  };
+
+  beforeAll(async () => {
+    blobs = new CountingBlobStore(inject('azurite'));
+    // the same pack id in two tenants' containers, with different bytes
+    await blobs.putBuffers(containerA, packBlobName(packId), [packA]);
+    await blobs.putBuffers(containerB, packBlobName(packId), [packB]);
+  });
+
+  it('fetches a first read alone, and reads ahead once a read continues where one ended', async () => {
+    const packs = fetcher();
+    expect((await packs.read(containerA, packId, packA.length, 1000, 300_000)).equals(packA.subarray(1000, 301_000))).toBe(true);
+    expect(blobs.reads).toEqual([{ blob: `${containerA}/${packBlobName(packId)}`, offset: 1000, count: 300_000 }]);
+    expect(packs.cachedBytes).toBe(0);
+    // continues it: one request reaching 4 MiB ahead, and the reads that follow are served from it
+    let at = 301_000;
+    for (let i = 0; i < 10; i++, at += 300_000) {
+      expect((await packs.read(containerA, packId, packA.length, at, 300_000)).equals(packA.subarray(at, at + 300_000))).toBe(true);
+    }
+    expect(blobs.reads.map((read) => [read.offset, read.count])).toEqual([
+      [1000, 300_000],
+      [301_000, 4 * MiB],
+    ]);
+    expect(packs.cachedBytes).toBe(4 * MiB);
+    // a read that runs past the span continues it again
+    const past = 301_000 + 4 * MiB - 100;
+    expect((await packs.read(containerA, packId, packA.length, past, 300_000)).equals(packA.subarray(past, past + 300_000))).toBe(true);
+    expect(blobs.reads.at(-1)).toMatchObject({ offset: past, count: 4 * MiB });
+  });
+
+  it('shares one request among concurrent reads of what is being fetched ahead', async () => {
+    const packs = fetcher();
+    await packs.read(containerA, packId, packA.length, 0, 100_000);
+    const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => packs.read(containerA, packId, packA.length, 100_000 * (i + 1), 100_000)));
+    reads.forEach((bytes, i) => expect(bytes.equals(packA.subarray(100_000 * (i + 1), 100_000 * (i + 2)))).toBe(true));
+    expect(blobs.reads.map((read) => [read.offset, read.count])).toEqual([
+      [0, 100_000],
+      [100_000, 4 * MiB],
+    ]);
+  });
+
+  it('does not read ahead for reads in no order, past the end of the pack, or when turned off', async () => {
+    const packs = fetcher();
+    for (const offset of [15 * MiB, 2 * MiB, 9 * MiB, 5 * MiB]) {
+      expect((await packs.read(containerA, packId, packA.length, offset, 50_000)).equals(packA.subarray(offset, offset + 50_000))).toBe(true);
+    }
+    expect(blobs.reads.map((read) => read.count)).toEqual([50_000, 50_000, 50_000, 50_000]);
+    // continuing near the end reaches the end of the pack, not beyond it
+    const tail = packA.length - 3 * MiB;
+    await packs.read(containerA, packId, packA.length, tail - 50_000, 50_000);
+    expect((await packs.read(containerA, packId, packA.length, tail, 50_000)).equals(packA.subarray(tail, tail + 50_000))).toBe(true);
+    expect(blobs.reads.at(-1)).toMatchObject({ offset: tail, count: 3 * MiB });
+
+    const off = fetcher(0);
+    await off.read(containerA, packId, packA.length, 0, 50_000);
+    await off.read(containerA, packId, packA.length, 50_000, 50_000);
+    expect(blobs.reads.map((read) => read.count)).toEqual([50_000, 50_000]);
+    expect(off.cachedBytes).toBe(0);
+  });
+
+  it('keeps at most cacheBytes, dropping the least recently used span first', async () => {
+    const packs = fetcher(4 * MiB, 9 * MiB);
+    // three sequential streams through the pack, each fetching a 4 MiB span ahead
+    for (const base of [0, 6 * MiB, 12 * MiB]) {
+      await packs.read(containerA, packId, packA.length, base, 1000);
+      await packs.read(containerA, packId, packA.length, base + 1000, 1000);
+    }
+    expect(packs.cachedBytes).toBe(8 * MiB);
+    const before = blobs.reads.length;
+    // the first stream's span is gone: its next read fetches again; the third's is still there
+    await packs.read(containerA, packId, packA.length, 12 * MiB + 5000, 1000);
+    expect(blobs.reads.length).toBe(before);
+    expect((await packs.read(containerA, packId, packA.length, 3000, 1000)).equals(packA.subarray(3000, 4000))).toBe(true);
+    expect(blobs.reads.length).toBe(before + 1);
+    expect(packs.cachedBytes).toBeLessThanOrEqual(9 * MiB);
+  });
+
+  it('never serves one container the bytes of another, though the pack id is the same', async () => {
+    const packs = fetcher();
+    await packs.read(containerA, packId, packA.length, 0, 10_000);
+    await packs.read(containerA, packId, packA.length, 10_000, 10_000); // A's span, 4 MiB ahead
+    expect((await packs.read(containerB, packId, packB.length, 20_000, 10_000)).equals(packB.subarray(20_000, 30_000))).toBe(true);
+    expect(blobs.reads.at(-1)).toMatchObject({ blob: `${containerB}/${packBlobName(packId)}`, offset: 20_000, count: 10_000 });
+  });
+
+  it('fails a read of a missing pack, and keeps nothing of it', async () => {
+    const packs = fetcher();
+    const missing = randomUUID();
+    await expect(packs.read(containerA, missing, 8 * MiB, 0, 1000)).rejects.toThrow();
+    await expect(packs.read(containerA, missing, 8 * MiB, 1000, 1000)).rejects.toThrow();
+    expect(packs.cachedBytes).toBe(0);
+    // both went to Blob: a failed fetch ahead is not kept for the reads after it
+    await expect(packs.read(containerA, missing, 8 * MiB, 1500, 100)).rejects.toThrow();
+    expect(blobs.reads).toHaveLength(3);
+  });
+});
