@@ -11,6 +11,7 @@ import {
 import { recordPutEvent } from './catalog-events.repository.js';
 import { insertManifest } from './chunks.repository.js';
 import { pgCode, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION } from './pg-errors.js';
+import { RawRows } from './raw-rows.js';
 
 export const NULL_VERSION = 'null';
 
@@ -45,6 +46,9 @@ export interface StagedRef {
 
 @Injectable()
 export class ObjectsRepository {
+  /** Built on first use: the entity metadata exists once the data source is initialised. */
+  private rows?: RawRows<ObjectVersionEntity>;
+
   constructor(private readonly db: DataSource) {}
 
   /**
@@ -126,20 +130,22 @@ export class ObjectsRepository {
   }
 
   async getLatest(tenantId: string, bucketId: string, key: string): Promise<ObjectVersionEntity | undefined> {
-    const row = await this.db
-      .getRepository(ObjectVersionEntity)
-      .findOneBy({ tenantId, bucketId, key, isLatest: true, isDeleteMarker: false });
-    return row ?? undefined;
+    return this.one(`o.tenant_id = $1 AND o.bucket_id = $2 AND o.key = $3 AND o.is_latest AND NOT o.is_delete_marker`, [tenantId, bucketId, key]);
   }
 
+  /** The version every GET and HEAD reads: plain SQL, as it is the hottest query of a gateway. */
   async getVersion(tenantId: string, bucketId: string, key: string, versionId: string): Promise<ObjectVersionEntity | undefined> {
-    const row = await this.db.getRepository(ObjectVersionEntity).findOneBy({ tenantId, bucketId, key, versionId });
-    return row ?? undefined;
+    return this.one(`o.tenant_id = $1 AND o.bucket_id = $2 AND o.key = $3 AND o.version_id = $4`, [tenantId, bucketId, key, versionId]);
   }
 
   async getById(tenantId: string, objectId: string): Promise<ObjectVersionEntity | undefined> {
-    const row = await this.db.getRepository(ObjectVersionEntity).findOneBy({ tenantId, id: objectId });
-    return row ?? undefined;
+    return this.one(`o.tenant_id = $1 AND o.id = $2`, [tenantId, objectId]);
+  }
+
+  private async one(where: string, parameters: unknown[]): Promise<ObjectVersionEntity | undefined> {
+    this.rows ??= new RawRows(this.db, ObjectVersionEntity, 'o');
+    const rows = (await this.db.query(`SELECT ${this.rows.columns} FROM objects o WHERE ${where} LIMIT 1`, parameters)) as Record<string, unknown>[];
+    return rows[0] ? this.rows.map(rows[0]) : undefined;
   }
 
   /** Deletes one version; true when something was deleted. Its bytes go to the garbage outbox. */
