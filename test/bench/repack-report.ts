@@ -67,6 +67,8 @@ function rowSpecs(results: RepackResults): RowSpec[] {
     { id: 'warm-small', name: `warm restore (spool cache), ${smallSet}, 8 at a time`, baseline: 'get-small' },
     { id: 'cold-big', name: `cold restore (packs in Blob), ${bigSet}, 8 at a time`, baseline: 'get-big' },
     { id: 'cold-small', name: `cold restore (packs in Blob), ${smallSet}, 8 at a time`, baseline: 'get-small' },
+    { id: 'cold-crc-big', name: `cold restore, the S3 client checking CRC32 (its default), ${bigSet}`, baseline: 'get-big' },
+    { id: 'cold-crc-small', name: `cold restore, the S3 client checking CRC32 (its default), ${smallSet}`, baseline: 'get-small' },
     { id: 'get-big', name: `direct GET from Azurite, ${bigSet}, 8 at a time` },
     { id: 'get-small', name: `direct GET from Azurite, ${smallSet}, 8 at a time` },
     { id: 'upload-backup-1', name: `backup 1 acknowledged by the gateway (${tree.files} files, incompressible), 8 at a time` },

@@ -9,13 +9,15 @@
  *  - a second full backup: a ~1 GiB tree of 400 incompressible files, uploaded whole twice with 5 %
  *    of the files changed in between; stored bytes added by the second, against the first.
  *  - restore: warm (still in the spool cache) and cold (cache evicted, read from packs) GETs of both
- *    sets, 8 at a time, against GETs of the same bytes as plain blobs straight from Azurite.
+ *    sets, 8 at a time, against GETs of the same bytes as plain blobs straight from Azurite. The S3
+ *    client checks no response checksum here, as the Azure SDK does not; a second cold pass, with
+ *    the SDK's default CRC32 check, shows what that costs the client on the same cores.
  * Every byte read back is compared with what was written. Prints a table per round to stderr and a
  * markdown section for docs/benchmarks.md to stdout (it does not edit the docs itself).
  * Each round first waits (up to a minute) for the machine to be quiet, and every timed step records
  * the CPU the rest of the machine spent meanwhile, so a round disturbed by someone else's work shows.
  * REPACK_BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the gateway and every worker (threads included)
- * there; REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
+ * there (the cold reads get a gateway, and so a profile, of their own); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,9 +29,10 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { Queue } from 'bullmq';
 import pg from 'pg';
+import { tenantContainer } from '@ferry/config';
 import { JobName, QueueName, redisConnection } from '@ferry/queue';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
-import { appEnvironment, lowerPriority } from '../../apps/ferry/src/app-env.js';
+import { appEnvironment, appNodeFlags, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
@@ -137,25 +140,29 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   cleanups.push(() => db.drop());
   const config = await benchConfig({ dataDir, databaseUrl: db.url, azurite: azurite.connectionString, containerLetter: 'r' });
   const [s3Port, consolePort] = [config.s3Port, config.consolePort];
+  // this run's own names for its direct containers (the containers' prefix ends in '-')
+  const runId = config.containerPrefix.slice(0, -1);
 
   const env = appEnvironment(config);
   // REPACK_BENCH_CPU_PROF=<dir>: a V8 CPU profile of the gateway and of every worker (threads included) in <dir>
   const profile = process.env.REPACK_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.REPACK_BENCH_CPU_PROF}`] : [];
   const app = (name: string): Child => {
-    const child = spawnChild(name, process.execPath, [...(name === 'gateway' ? profile : []), join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
+    // with the launcher's Node flags; REPACK_BENCH_GATEWAY_FLAGS='--…': more to try on the gateway (diagnosis only)
+    const extra = name === 'gateway' ? [...profile, ...(process.env.REPACK_BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [])] : [];
+    const child = spawnChild(name, process.execPath, [...appNodeFlags(name), ...extra, join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
     cleanups.push(() => child.stop());
     return child;
   };
   const ledger = app('ledger');
   app('console');
-  const gateway = app('gateway');
+  let gateway = app('gateway');
 
   // The worker writes to Blob through the counting proxy; the gateway reads straight from Azurite.
   // It runs at a lower priority, as `npm start` runs it. `cacheHours` is its spool-cache window.
   let worker: Worker | undefined;
   const startWorker = (cacheHours: number): Worker => {
     const spawned = performance.now();
-    const child = spawnChild('worker', process.execPath, [...profile, join(root, 'dist', 'apps', 'worker', 'src', 'main.js')], {
+    const child = spawnChild('worker', process.execPath, [...appNodeFlags('worker'), ...profile, join(root, 'dist', 'apps', 'worker', 'src', 'main.js')], {
       env: {
         ...env,
         AZURE_STORAGE_CONNECTION_STRING: proxied,
@@ -220,20 +227,24 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   interface Tenant {
     id: string;
     container: string;
+    /** The SDK as it comes: CRC32 on every upload, and every GET's CRC32 checked when the object has one. */
     s3: S3Client;
+    /** For restores: checks a response's checksum only when the operation requires it, like the Azure SDK's GET. */
+    reader: S3Client;
   }
   const createTenant = async (name: string): Promise<Tenant> => {
     const created = await admin<{ id: string; accessKeyId: string; secretAccessKey: string }>('POST', 'tenants', { name, quotaBytes: 1e13 });
-    const s3 = new S3Client({
+    const options = {
       endpoint: `http://127.0.0.1:${s3Port}`,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: { accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey },
-    });
+    };
+    const s3 = new S3Client(options);
+    const reader = new S3Client({ ...options, responseChecksumValidation: 'WHEN_REQUIRED' });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    cleanups.push(async () => s3.destroy());
-    // as the console names it (tenants.service.ts)
-    return { id: created.id, container: `${config.containerPrefix}${created.id}`, s3 };
+    cleanups.push(async () => (s3.destroy(), reader.destroy()));
+    return { id: created.id, container: tenantContainer(config, created.id), s3, reader };
   };
   const usage = (tenant: Tenant) =>
     admin<{ logicalBytes: number; storedBytes: number; pendingBytes: number; dedupRatio: number | null; compressionRatio: number | null }>('GET', `tenants/${tenant.id}/usage`);
@@ -329,11 +340,11 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     pool(objects.length, concurrency, async (i) => {
       await tenant.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys(i), Body: objects[i] }));
     });
-  const getFerry = (tenant: Tenant, set: Dataset) => async (latencies: number[]) =>
+  const getFerry = (client: S3Client, set: Dataset) => async (latencies: number[]) =>
     pool(set.objects.length, GETS, async (i) => {
       const start = performance.now();
       const key = `${set.prefix}/${i}`;
-      const response = await tenant.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      const response = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
       await consume(response.Body as Readable, set.objects[i], key);
       latencies.push(performance.now() - start);
     });
@@ -374,8 +385,8 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     process.stderr.write(`bench: round ${round} of ${rounds}${calm.quiet ? '' : ' (the machine did not get quiet: others are using it)'}, after ${calm.waited.toFixed(0)} s\n`);
     const drainTenant = await createTenant(`drain-${round}`);
     const backupTenant = await createTenant(`backup-${round}`);
-    const direct = straight.getContainerClient(`direct-${run}-${round}`);
-    const directProxied = throughProxy.getContainerClient(`proxied-${run}-${round}`);
+    const direct = straight.getContainerClient(`direct-${runId}-${round}`);
+    const directProxied = throughProxy.getContainerClient(`proxied-${runId}-${round}`);
     await direct.create();
     await directProxied.create();
 
@@ -404,7 +415,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
 
     // (3) warm restore: every object is still in the spool cache
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the drain set is no longer all in the spool cache');
-    for (const set of [big, small]) record(`warm-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant, set)));
+    for (const set of [big, small]) record(`warm-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant.reader, set)));
     for (const set of [big, small]) record(`get-${set.prefix}`, await timed(set.bytes, getDirect(direct, set)));
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the cache was evicted during the warm reads');
 
@@ -416,7 +427,19 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     for (const deadline = Date.now() + 120_000; (await cached(drainTenant)) > 0; await sleep(100)) {
       if (Date.now() > deadline) throw new Error('the spool cache was not evicted within 2 minutes');
     }
-    for (const set of [big, small]) record(`cold-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant, set)));
+    // Each pass of cold reads gets a gateway of its own, so none finds what another fetched ahead
+    // (and, when profiling, its profile holds nothing else). The second pass checks CRC32 as the
+    // SDK does by default: the client's own cost, on the same two cores.
+    const restartGateway = async () => {
+      await gateway.stop();
+      gateway = app('gateway');
+      await waitForPort(s3Port);
+    };
+    for (const [id, client] of [['cold', drainTenant.reader], ['cold-crc', drainTenant.s3]] as const) {
+      await restartGateway();
+      for (const set of [big, small]) record(`${id}-${set.prefix}`, await timed(set.bytes, getFerry(client, set)));
+    }
+    if (profile.length > 0) await restartGateway();
     await direct.delete();
 
     // (5) two full backups of one tree, 5 % of its files changed in between

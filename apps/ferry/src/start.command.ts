@@ -6,7 +6,7 @@ import { get as httpsGet } from 'node:https';
 import { loadConfig, processEnvWith, requireResolved, schemeOf, type FerryConfig, type ResolvedConfig } from '@ferry/config';
 import { runMigrations } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
-import { appEnvironment, lowerPriority } from './app-env.js';
+import { appEnvironment, appNodeFlags, lowerPriority } from './app-env.js';
 import { startAzurite } from './embedded/azurite.js';
 import { spawnChild, type Child } from './embedded/child.js';
 import { startPostgres } from './embedded/postgres.js';
@@ -101,7 +101,7 @@ function superviseApps(config: ResolvedConfig): { stop: () => Promise<void> } {
   let stopping = false;
   const launch = (app: (typeof APPS)[number], restarts: number) => {
     const main = join(here, '..', '..', app, 'src', 'main.js');
-    const child = spawnChild(app, process.execPath, ['--enable-source-maps', main], { env });
+    const child = spawnChild(app, process.execPath, [...appNodeFlags(app), main], { env });
     running.set(app, child);
     if (app === 'worker') lowerPriority(child.process.pid);
     child.process.once('exit', (code, signal) => {
