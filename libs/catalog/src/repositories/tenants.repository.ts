@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { AccessKeyEntity } from '../entities/access-key.entity.js';
 import { TenantEntity, type TenantStatus } from '../entities/tenant.entity.js';
 import { pgCode, PG_UNIQUE_VIOLATION } from './pg-errors.js';
+import { RawRows } from './raw-rows.js';
 
 export interface NewTenant {
   id: string;
@@ -45,6 +46,8 @@ export interface TenantChanges {
 /** Operator-level access to tenants: the only catalog code that is not scoped to one tenant. */
 @Injectable()
 export class TenantsRepository {
+  private rows?: RawRows<TenantEntity>;
+
   constructor(private readonly db: DataSource) {}
 
   async create(tenant: NewTenant, firstKey: NewAccessKey): Promise<TenantEntity> {
@@ -66,10 +69,12 @@ export class TenantsRepository {
     return this.db.getRepository(TenantEntity).find({ order: { createdAt: 'ASC' } });
   }
 
+  /** Plain SQL: the worker reads the tenant for every object it repacks (see RawRows). */
   async get(tenantId: string): Promise<TenantEntity> {
-    const tenant = await this.db.getRepository(TenantEntity).findOneBy({ id: tenantId });
-    if (!tenant) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}`);
-    return tenant;
+    this.rows ??= new RawRows(this.db, TenantEntity, 't');
+    const [row] = (await this.db.query(`SELECT ${this.rows.columns} FROM tenants t WHERE t.id = $1`, [tenantId])) as Record<string, unknown>[];
+    if (!row) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}`);
+    return this.rows.map(row);
   }
 
   async update(tenantId: string, changes: TenantChanges): Promise<TenantEntity> {
