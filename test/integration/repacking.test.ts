@@ -429,10 +429,12 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     expect((await ferry.admin('POST', `/admin/v1/tenants/${carol.id}/catalog/rebuild`)).status).toBe(409);
     // and the rebuilt catalog works on: new writes dedup against the restored chunks
     await ferry.startWorker();
-    const chunksBefore = (await chunkIds(carol)).length;
+    // (no new chunk id: the collector, with a grace of 0, may meanwhile forget restored chunks that
+    // nothing references, such as doomed.bin's, so the count alone could fall)
+    const chunksBefore = new Set(await chunkIds(carol));
     await carol.s3.send(new PutObjectCommand({ Bucket: 'data', Key: 'again.bin', Body: bodies.get('a.bin') }));
     await settle(carol);
-    expect((await chunkIds(carol)).length).toBe(chunksBefore);
+    expect((await chunkIds(carol)).filter((id) => !chunksBefore.has(id))).toEqual([]);
     expect(sha(await get(carol.s3, 'data', 'again.bin'))).toBe(sha(bodies.get('a.bin')!));
   });
 
