@@ -10,6 +10,7 @@ import { Packing1764100000000 } from './migrations/1764100000000-packing.js';
 import { UsageCounter1764200000000 } from './migrations/1764200000000-usage-counter.js';
 import { TenantAccess1764200000001 } from './migrations/1764200000001-tenant-access.js';
 import { OrderedRefs1764200000002 } from './migrations/1764200000002-ordered-refs.js';
+import { ChunkCache1764400000000 } from './migrations/1764400000000-chunk-cache.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -20,7 +21,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

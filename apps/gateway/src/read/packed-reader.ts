@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ChunksRepository, type ManifestEntry } from '@ferry/catalog';
 import { PackingPool, TenantKeyring, type TenantKeys } from '@ferry/packing';
+import { Spool } from '@ferry/storage';
 import { PackFetcher } from './pack.fetcher.js';
 import type { ByteRange } from './range.js';
 
@@ -24,11 +25,13 @@ interface Fetch {
 
 /**
  * Reads a repacked object (docs/format.md): the manifest's entries that cover the range (found by
- * binary search on their offsets), only their frames, one fetch per run of adjacent frames in a pack
- * (PackFetcher may serve it from a range it fetched ahead), one fetch ahead of the one being decoded. Frames are authenticated, decrypted and
- * decompressed in the packing pool's threads, so the event loop only moves bytes. Every frame is
- * authenticated before a byte of it is sent; a frame that fails stops the stream with an error,
- * never with other bytes.
+ * binary search on their offsets), one fetch per run of adjacent frames in a pack (PackFetcher may
+ * serve it from a range it fetched ahead), one fetch ahead of the one being sent. Frames are
+ * authenticated, decrypted and decompressed in the packing pool's threads, so the event loop only
+ * moves bytes. A chunk that an object still in the recovery cache holds is read from that object's
+ * spool files instead, once its keyed hash matches its id; when it does not (or the files are gone)
+ * its frame is fetched as any other. Every frame is authenticated before a byte of it is sent; a
+ * frame that fails stops the stream with an error, never with other bytes.
  */
 @Injectable()
 export class PackedReader {
@@ -37,6 +40,7 @@ export class PackedReader {
     private readonly keyring: TenantKeyring,
     private readonly fetcher: PackFetcher,
     private readonly pool: PackingPool,
+    private readonly spool: Spool,
   ) {}
 
   async open(tenantId: string, container: string, objectId: string, size: number, range: ByteRange): Promise<Readable> {
@@ -67,10 +71,9 @@ export class PackedReader {
       this.keyring.forget(tenantId);
       keys = await this.keyring.forTenant(tenantId);
     }
-    const load = (fetch: Fetch) => this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length);
-    const decode = async (fetch: Fetch, frames: Buffer): Promise<Buffer[]> => {
-      const plain = await this.pool.decode({
-        frames,
+    const fromPack = async (fetch: Fetch): Promise<Buffer> =>
+      this.pool.decode({
+        frames: await this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length),
         dataKey: keys.dataKey(fetch.keyNumber),
         chunks: fetch.entries.map((entry) => ({
           id: entry.chunkId,
@@ -80,28 +83,19 @@ export class PackedReader {
           length: entry.frameLength,
         })),
       });
-      // The entries' bytes follow one another in `plain`, each `skip` into its chunk (a ranged part
-      // copy cut it); the range may start in the first and end in the last.
-      const out: Buffer[] = [];
-      let chunkStart = 0;
-      let runStart = -1;
-      let runEnd = -1;
-      for (const entry of fetch.entries) {
-        const from = chunkStart + entry.skip + Math.max(range.start, entry.offset) - entry.offset;
-        const to = chunkStart + entry.skip + Math.min(range.end, entry.offset + entry.length - 1) - entry.offset + 1;
-        if (from !== runEnd) {
-          if (runEnd > runStart) out.push(plain.subarray(runStart, runEnd));
-          runStart = from;
-        }
-        runEnd = to;
-        chunkStart += entry.plainLength;
-      }
-      if (runEnd > runStart) out.push(plain.subarray(runStart, runEnd));
-      return out;
+    const fromCache = async (fetch: Fetch): Promise<Buffer | undefined> => {
+      const [entry] = fetch.entries;
+      if (!entry.cached) return undefined;
+      const pieces = entry.cached.spool.map((segment) => ({ path: this.spool.absolute(segment.path), size: segment.size }));
+      // gone, evicted meanwhile, or not these bytes: the pack has them
+      return this.pool
+        .readCached({ pieces, offset: entry.cached.at, length: entry.plainLength, idKey: keys.chunkIdKey, id: entry.chunkId })
+        .catch(() => undefined);
     };
+    const load = async (fetch: Fetch): Promise<Buffer[]> => slice(fetch, range, (await fromCache(fetch)) ?? (await fromPack(fetch)));
     // The first fetch is decoded before the response starts, so a damaged start becomes an error
     // status rather than a cut connection.
-    const first = fetches.length > 0 ? await decode(fetches[0], await load(fetches[0])) : [];
+    const first = fetches.length > 0 ? await load(fetches[0]) : [];
     async function* bytes(): AsyncGenerator<Buffer> {
       let ahead = fetches.length > 1 ? load(fetches[1]) : undefined;
       ahead?.catch(() => undefined);
@@ -110,11 +104,35 @@ export class PackedReader {
         const loaded = await ahead!;
         ahead = i + 1 < fetches.length ? load(fetches[i + 1]) : undefined;
         ahead?.catch(() => undefined);
-        yield* await decode(fetches[i], loaded);
+        yield* loaded;
       }
     }
     return Readable.from(bytes(), { objectMode: false });
   }
+}
+
+/**
+ * The bytes of a fetch's entries that the range asks for, from the plaintext of their chunks one
+ * after another: each entry starts `skip` into its chunk (a ranged part copy cut it), and the range
+ * may start in the first and end in the last. Adjacent bytes stay one buffer.
+ */
+function slice(fetch: Fetch, range: ByteRange, plain: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let chunkStart = 0;
+  let runStart = -1;
+  let runEnd = -1;
+  for (const entry of fetch.entries) {
+    const from = chunkStart + entry.skip + Math.max(range.start, entry.offset) - entry.offset;
+    const to = chunkStart + entry.skip + Math.min(range.end, entry.offset + entry.length - 1) - entry.offset + 1;
+    if (from !== runEnd) {
+      if (runEnd > runStart) out.push(plain.subarray(runStart, runEnd));
+      runStart = from;
+    }
+    runEnd = to;
+    chunkStart += entry.plainLength;
+  }
+  if (runEnd > runStart) out.push(plain.subarray(runStart, runEnd));
+  return out;
 }
 
 function hasKey(keys: TenantKeys, number: number): boolean {
@@ -138,7 +156,10 @@ export function firstCovering(manifest: ManifestEntry[], position: number): numb
   return low;
 }
 
-/** The ranged requests that cover `range`: runs of adjacent frames of one pack, each at most FETCH_BYTES of frames and of plaintext. */
+/**
+ * The fetches that cover `range`: runs of adjacent frames of one pack, each at most FETCH_BYTES of
+ * frames and of plaintext; a chunk with a cached place is a fetch of its own.
+ */
 export function planFetches(manifest: ManifestEntry[], range: ByteRange): Fetch[] {
   const fetches: Fetch[] = [];
   if (range.end < range.start || manifest.length === 0) return fetches;
@@ -147,6 +168,8 @@ export function planFetches(manifest: ManifestEntry[], range: ByteRange): Fetch[
     const last = fetches[fetches.length - 1];
     if (
       last &&
+      !entry.cached &&
+      !last.entries[0].cached &&
       last.packId === entry.packId &&
       last.start + last.length === entry.frameOffset &&
       last.length + entry.frameLength <= FETCH_BYTES &&

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { SpoolSegment } from '../entities/object-version.entity.js';
 import { pgCode, PG_FOREIGN_KEY_VIOLATION } from './pg-errors.js';
 
 /** A chunk an ingest cut: its keyed id and where it sits in the object. */
@@ -38,6 +39,12 @@ export interface ManifestEntry {
   packId: string;
   /** The whole pack blob's size: how far a read may look ahead in it. */
   packSize: number;
+  /**
+   * Where the chunk's plaintext may still be on local disk: the spool files of the object that last
+   * brought it (the recovery cache), and the chunk's offset in that object. A hint only: the files
+   * may be gone by the time they are read, and the bytes must match the chunk id.
+   */
+  cached?: { spool: SpoolSegment[]; at: number };
   keyNumber: number;
   frameOffset: number;
   frameLength: number;
@@ -192,6 +199,15 @@ export class ChunksRepository {
         )) as [unknown, number];
         if (updated === 0) return 'object-gone';
         await insertManifest(tx.query.bind(tx), tenantId, objectId, chunks);
+        // this object's spool files stay as the recovery cache: its chunks can be read from them
+        // (rows already locked, in key order, by the manifest's trigger)
+        const whole = uniqueById(chunks.filter((chunk) => !chunk.skip));
+        await tx.query(
+          `UPDATE chunks c SET cached_in = $2, cached_at = m.off
+             FROM unnest($3::bytea[], $4::bigint[]) AS m (id, off)
+            WHERE c.tenant_id = $1 AND c.id = m.id`,
+          [tenantId, objectId, whole.map((chunk) => chunk.id), whole.map((chunk) => chunk.offset)],
+        );
         return 'stored';
       });
     } catch (error) {
@@ -203,10 +219,12 @@ export class ChunksRepository {
   /** The object's chunks in order, with their places. */
   async manifest(tenantId: string, objectId: string): Promise<ManifestEntry[]> {
     const rows = (await this.db.query(
-      `SELECT m."offset", m.length, m.skip, c.plain_length, m.chunk_id, c.pack_id, p.size AS pack_size, p.key_number, c.frame_offset, c.frame_length, c.codec
+      `SELECT m."offset", m.length, m.skip, c.plain_length, m.chunk_id, c.pack_id, p.size AS pack_size, p.key_number, c.frame_offset, c.frame_length, c.codec,
+              co.spool AS cached_spool, c.cached_at
          FROM object_chunks m
          JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
          JOIN packs p ON p.id = c.pack_id
+         LEFT JOIN objects co ON co.tenant_id = c.tenant_id AND co.id = c.cached_in AND co.spool IS NOT NULL
         WHERE m.tenant_id = $1 AND m.object_id = $2
         ORDER BY m.seq`,
       [tenantId, objectId],
@@ -222,6 +240,8 @@ export class ChunksRepository {
       frame_offset: string;
       frame_length: number;
       codec: number;
+      cached_spool: SpoolSegment[] | null;
+      cached_at: string | null;
     }[];
     return rows.map((row) => ({
       offset: Number(row.offset),
@@ -235,6 +255,7 @@ export class ChunksRepository {
       frameOffset: Number(row.frame_offset),
       frameLength: row.frame_length,
       codec: row.codec,
+      ...(row.cached_spool && row.cached_at !== null ? { cached: { spool: row.cached_spool, at: Number(row.cached_at) } } : {}),
     }));
   }
 

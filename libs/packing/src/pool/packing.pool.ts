@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { Piscina } from 'piscina';
 import { CHUNK_ID_BYTES } from '../crypto/chunk-id.js';
-import type { CutResult, CutTask, DecodeChunk, DecodeTask, EncodedFrame, EncodeTask } from './packing.thread.js';
+import type { CachedChunkTask, CutResult, CutTask, DecodeChunk, DecodeTask, EncodedFrame, EncodeTask } from './packing.thread.js';
 import { threadModuleUrl } from './thread-module.js';
 
 /**
@@ -49,6 +49,16 @@ export class PackingPool implements OnApplicationShutdown {
     const owned = frames.byteOffset === 0 && frames.byteLength === frames.buffer.byteLength;
     const transferList = [ids.buffer as ArrayBuffer, ...(owned ? [frames.buffer as ArrayBuffer] : [])];
     const plain = (await this.pool.run(posted, { name: 'decode', transferList })) as Uint8Array;
+    return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+  }
+
+  /**
+   * A chunk's plaintext read from the spool files of an object that holds it; rejects when the files
+   * are gone or their bytes are not that chunk (its keyed id is checked).
+   */
+  async readCached(task: CachedChunkTask): Promise<Buffer> {
+    const posted: CachedChunkTask = { ...task, idKey: new Uint8Array(task.idKey), id: new Uint8Array(task.id) };
+    const plain = (await this.pool.run(posted, { name: 'readCached' })) as Uint8Array;
     return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
   }
 

@@ -62,6 +62,16 @@ export interface DecodeTask {
   chunks: Omit<DecodeChunk, 'id'>[];
 }
 
+/** A chunk's plaintext as a cached object's spool files hold it, checked against its id. */
+export interface CachedChunkTask {
+  pieces: SpoolPiece[];
+  /** The chunk's offset in that object, and its length. */
+  offset: number;
+  length: number;
+  idKey: Uint8Array;
+  id: Uint8Array;
+}
+
 const READ_BYTES = 4 * 1024 * 1024;
 
 export async function cut(task: CutTask): Promise<CutResult> {
@@ -126,6 +136,20 @@ export function decode(task: DecodeTask): Uint8Array {
     at += chunk.plainLength;
   }
   return move(out) as Uint8Array;
+}
+
+/**
+ * Reads a chunk from the spool files of an object that holds it (the recovery cache) and returns its
+ * plaintext, moved to the caller, only if its keyed hash is the chunk's id: bytes that differ (a
+ * damaged file, a place that no longer holds the chunk) throw, and the caller reads the pack instead.
+ */
+export async function readCached(task: CachedChunkTask): Promise<Uint8Array> {
+  const read = await readObjectSpan(task.pieces, task.offset, task.length);
+  const id = chunkIdOf(asBuffer(task.idKey), read);
+  if (!id.equals(asBuffer(task.id))) throw new Error(`the cached bytes at ${task.offset} are not chunk ${id.toString('hex')}`);
+  // a small read may sit in Buffer's shared pool, which must not move
+  const plain = read.byteOffset === 0 && read.byteLength === read.buffer.byteLength ? read : new Uint8Array(read);
+  return move(plain) as Uint8Array;
 }
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
