@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ChunksRepository, type ManifestEntry } from '@ferry/catalog';
 import { PackingPool, TenantKeyring, type TenantKeys } from '@ferry/packing';
 import { Spool } from '@ferry/storage';
+import type { Logger } from '@ferry/common';
+import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { PackFetcher } from './pack.fetcher.js';
 import type { ByteRange } from './range.js';
 
@@ -41,6 +43,7 @@ export class PackedReader {
     private readonly fetcher: PackFetcher,
     private readonly pool: PackingPool,
     private readonly spool: Spool,
+    @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
   ) {}
 
   async open(tenantId: string, container: string, objectId: string, size: number, range: ByteRange): Promise<Readable> {
@@ -87,10 +90,17 @@ export class PackedReader {
       const [entry] = fetch.entries;
       if (!entry.cached) return undefined;
       const pieces = entry.cached.spool.map((segment) => ({ path: this.spool.absolute(segment.path), size: segment.size }));
-      // gone, evicted meanwhile, or not these bytes: the pack has them
-      return this.pool
-        .readCached({ pieces, offset: entry.cached.at, length: entry.plainLength, idKey: keys.chunkIdKey, id: entry.chunkId })
-        .catch(() => undefined);
+      try {
+        return await this.pool.readCached({ pieces, offset: entry.cached.at, length: entry.plainLength, idKey: keys.chunkIdKey, id: entry.chunkId });
+      } catch (error) {
+        // evicted meanwhile (quietly), or damaged: either way the pack has the chunk
+        // (an error from a thread keeps its message, not always its code)
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' || /\bENOENT\b/.test(String(error));
+        if (!missing) {
+          this.logger.warn({ err: error, tenantId, chunk: entry.chunkId.toString('hex') }, 'cached chunk unreadable or damaged; reading it from its pack');
+        }
+        return undefined;
+      }
     };
     const load = async (fetch: Fetch): Promise<Buffer[]> => slice(fetch, range, (await fromCache(fetch)) ?? (await fromPack(fetch)));
     // The first fetch is decoded before the response starts, so a damaged start becomes an error

@@ -146,7 +146,8 @@ export function decode(task: DecodeTask): Uint8Array {
 export async function readCached(task: CachedChunkTask): Promise<Uint8Array> {
   const read = await readObjectSpan(task.pieces, task.offset, task.length);
   const id = chunkIdOf(asBuffer(task.idKey), read);
-  if (!id.equals(asBuffer(task.id))) throw new Error(`the cached bytes at ${task.offset} are not chunk ${id.toString('hex')}`);
+  const expected = asBuffer(task.id);
+  if (!id.equals(expected)) throw new Error(`the cached bytes at ${task.offset} are not chunk ${expected.toString('hex')}: they hash to ${id.toString('hex')}`);
   // a small read may sit in Buffer's shared pool, which must not move
   const plain = read.byteOffset === 0 && read.byteLength === read.buffer.byteLength ? read : new Uint8Array(read);
   return move(plain) as Uint8Array;
