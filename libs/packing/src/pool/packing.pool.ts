@@ -34,20 +34,21 @@ export class PackingPool implements OnApplicationShutdown {
     const { frames } = task;
     // Posting a view clones its whole ArrayBuffer: the ids and the key (from pg and the keyring) sit
     // in Buffer's shared 8 KiB pool, so they go as copies of their own. Frames that own their
-    // ArrayBuffer move; a view into a shared one is copied.
+    // ArrayBuffer move; a view into a larger one moves as a copy of its own bytes only.
+    const owned = frames.byteOffset === 0 && frames.byteLength === frames.buffer.byteLength;
+    const moved = owned ? frames : new Uint8Array(frames);
     const ids = Buffer.allocUnsafeSlow(task.chunks.length * CHUNK_ID_BYTES);
     task.chunks.forEach((chunk, i) => {
       if (chunk.id.length !== CHUNK_ID_BYTES) throw new RangeError(`chunk id of ${chunk.id.length} bytes, not ${CHUNK_ID_BYTES}`);
       ids.set(chunk.id, i * CHUNK_ID_BYTES);
     });
     const posted: DecodeTask = {
-      frames,
+      frames: moved,
       dataKey: new Uint8Array(task.dataKey),
       ids,
       chunks: task.chunks.map(({ codec, plainLength, at, length }) => ({ codec, plainLength, at, length })),
     };
-    const owned = frames.byteOffset === 0 && frames.byteLength === frames.buffer.byteLength;
-    const transferList = [ids.buffer as ArrayBuffer, ...(owned ? [frames.buffer as ArrayBuffer] : [])];
+    const transferList = [ids.buffer as ArrayBuffer, moved.buffer as ArrayBuffer];
     const plain = (await this.pool.run(posted, { name: 'decode', transferList })) as Uint8Array;
     return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
   }
