@@ -42,11 +42,6 @@ export function zstdCompressTransient(level: number, plain: Buffer): Buffer {
   return scratch.subarray(0, context.compress2(scratch, plain));
 }
 
-/** `plain` compressed at `level`, in a buffer of its own. */
-export function zstdCompress(level: number, plain: Buffer): Buffer {
-  return Buffer.from(zstdCompressTransient(level, plain));
-}
-
 /** Decompresses `data` into `out`; returns how many bytes it wrote. Throws when `out` is too small. */
 export function zstdDecompressInto(out: Buffer, data: Buffer): number {
   return decompressor.decompress(out, data);

@@ -74,8 +74,11 @@ export interface CachedChunkTask {
 
 const READ_BYTES = 4 * 1024 * 1024;
 
+/** A view of the same memory as a Buffer (what crosses threads arrives as a plain Uint8Array). */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 export async function cut(task: CutTask): Promise<CutResult> {
-  const idKey = Buffer.from(task.idKey.buffer, task.idKey.byteOffset, task.idKey.byteLength);
+  const idKey = asBuffer(task.idKey);
   const chunker = new FastCdcChunker(task.params);
   const ids: Buffer[] = [];
   const offsets: number[] = [];
@@ -104,13 +107,13 @@ export async function cut(task: CutTask): Promise<CutResult> {
 }
 
 export async function encode(task: EncodeTask): Promise<EncodedFrame[]> {
-  const dataKey = Buffer.from(task.dataKey.buffer, task.dataKey.byteOffset, task.dataKey.byteLength);
+  const dataKey = asBuffer(task.dataKey);
   const compression = task.zstdLevel > 0 ? { level: task.zstdLevel } : false;
   const frames: EncodedFrame[] = [];
   await withPieces(task.pieces, async (handles) => {
     for (const chunk of task.chunks) {
       const plain = await readSpan(handles, task.pieces, chunk.offset, chunk.length);
-      const id = Buffer.from(chunk.id.buffer, chunk.id.byteOffset, chunk.id.byteLength);
+      const id = asBuffer(chunk.id);
       const encoded = encodeChunk(dataKey, id, plain, compression);
       frames.push({ id: chunk.id, frame: encoded.frame, plainLength: encoded.plainLength, codec: encoded.codec });
     }
@@ -152,8 +155,6 @@ export async function readCached(task: CachedChunkTask): Promise<Uint8Array> {
   const plain = read.byteOffset === 0 && read.byteLength === read.buffer.byteLength ? read : new Uint8Array(read);
   return move(plain) as Uint8Array;
 }
-
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 async function withPieces<T>(pieces: SpoolPiece[], work: (handles: FileHandle[]) => Promise<T>): Promise<T> {
   const handles: FileHandle[] = [];
