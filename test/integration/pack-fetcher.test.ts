@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '@ferry/config';
 import { packBlobName } from '@ferry/packing';
 import { BlobStore } from '@ferry/storage';
 import { PackFetcher } from '../../apps/gateway/src/read/pack.fetcher.js';
+import { ReadSlabs } from '../../apps/gateway/src/read/read.slabs.js';
 
 const MiB = 1024 * 1024;
 
@@ -11,9 +12,9 @@ const MiB = 1024 * 1024;
 class CountingBlobStore extends BlobStore {
   readonly reads: { blob: string; offset: number; count: number }[] = [];
 
-  override readRange(container: string, blobName: string, offset: number, count: number): Promise<Buffer> {
+  override readRange(container: string, blobName: string, offset: number, count: number, into?: Buffer): Promise<Buffer> {
     this.reads.push({ blob: `${container}/${blobName}`, offset, count });
-    return super.readRange(container, blobName, offset, count);
+    return super.readRange(container, blobName, offset, count, into);
   }
 }
 
@@ -24,10 +25,12 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
   const packA = randomBytes(20 * MiB);
   const packB = randomBytes(20 * MiB);
   let blobs: CountingBlobStore;
+  let slabs: ReadSlabs;
 
   const fetcher = (aheadBytes = 4 * MiB, cacheBytes = 16 * MiB) => {
     blobs.reads.length = 0;
-    return new PackFetcher({ read: { aheadBytes, cacheBytes } } as ResolvedConfig, blobs);
+    slabs = new ReadSlabs();
+    return new PackFetcher({ read: { aheadBytes, cacheBytes } } as ResolvedConfig, blobs, slabs);
   };
 
   beforeAll(async () => {
@@ -39,13 +42,13 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
 
   it('fetches a first read alone, and reads ahead once a read continues where one ended', async () => {
     const packs = fetcher();
-    expect((await packs.read(containerA, packId, packA.length, 1000, 300_000)).equals(packA.subarray(1000, 301_000))).toBe(true);
+    expect((await packs.read(containerA, packId, packA.length, 1000, 300_000)).bytes.equals(packA.subarray(1000, 301_000))).toBe(true);
     expect(blobs.reads).toEqual([{ blob: `${containerA}/${packBlobName(packId)}`, offset: 1000, count: 300_000 }]);
     expect(packs.cachedBytes).toBe(0);
     // continues it: one request reaching 4 MiB ahead, and the reads that follow are served from it
     let at = 301_000;
     for (let i = 0; i < 10; i++, at += 300_000) {
-      expect((await packs.read(containerA, packId, packA.length, at, 300_000)).equals(packA.subarray(at, at + 300_000))).toBe(true);
+      expect((await packs.read(containerA, packId, packA.length, at, 300_000)).bytes.equals(packA.subarray(at, at + 300_000))).toBe(true);
     }
     expect(blobs.reads.map((read) => [read.offset, read.count])).toEqual([
       [1000, 300_000],
@@ -54,7 +57,7 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     expect(packs.cachedBytes).toBe(4 * MiB);
     // a read that runs past the span continues it again
     const past = 301_000 + 4 * MiB - 100;
-    expect((await packs.read(containerA, packId, packA.length, past, 300_000)).equals(packA.subarray(past, past + 300_000))).toBe(true);
+    expect((await packs.read(containerA, packId, packA.length, past, 300_000)).bytes.equals(packA.subarray(past, past + 300_000))).toBe(true);
     expect(blobs.reads.at(-1)).toMatchObject({ offset: past, count: 4 * MiB });
   });
 
@@ -62,7 +65,7 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     const packs = fetcher();
     await packs.read(containerA, packId, packA.length, 0, 100_000);
     const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => packs.read(containerA, packId, packA.length, 100_000 * (i + 1), 100_000)));
-    reads.forEach((bytes, i) => expect(bytes.equals(packA.subarray(100_000 * (i + 1), 100_000 * (i + 2)))).toBe(true));
+    reads.forEach(({ bytes }, i) => expect(bytes.equals(packA.subarray(100_000 * (i + 1), 100_000 * (i + 2)))).toBe(true));
     expect(blobs.reads.map((read) => [read.offset, read.count])).toEqual([
       [0, 100_000],
       [100_000, 4 * MiB],
@@ -72,13 +75,13 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
   it('does not read ahead for reads in no order, past the end of the pack, or when turned off', async () => {
     const packs = fetcher();
     for (const offset of [15 * MiB, 2 * MiB, 9 * MiB, 5 * MiB]) {
-      expect((await packs.read(containerA, packId, packA.length, offset, 50_000)).equals(packA.subarray(offset, offset + 50_000))).toBe(true);
+      expect((await packs.read(containerA, packId, packA.length, offset, 50_000)).bytes.equals(packA.subarray(offset, offset + 50_000))).toBe(true);
     }
     expect(blobs.reads.map((read) => read.count)).toEqual([50_000, 50_000, 50_000, 50_000]);
     // continuing near the end reaches the end of the pack, not beyond it
     const tail = packA.length - 3 * MiB;
     await packs.read(containerA, packId, packA.length, tail - 50_000, 50_000);
-    expect((await packs.read(containerA, packId, packA.length, tail, 50_000)).equals(packA.subarray(tail, tail + 50_000))).toBe(true);
+    expect((await packs.read(containerA, packId, packA.length, tail, 50_000)).bytes.equals(packA.subarray(tail, tail + 50_000))).toBe(true);
     expect(blobs.reads.at(-1)).toMatchObject({ offset: tail, count: 3 * MiB });
 
     const off = fetcher(0);
@@ -100,7 +103,7 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     // the first stream's span is gone: its next read fetches again; the third's is still there
     await packs.read(containerA, packId, packA.length, 12 * MiB + 5000, 1000);
     expect(blobs.reads.length).toBe(before);
-    expect((await packs.read(containerA, packId, packA.length, 3000, 1000)).equals(packA.subarray(3000, 4000))).toBe(true);
+    expect((await packs.read(containerA, packId, packA.length, 3000, 1000)).bytes.equals(packA.subarray(3000, 4000))).toBe(true);
     expect(blobs.reads.length).toBe(before + 1);
     expect(packs.cachedBytes).toBeLessThanOrEqual(9 * MiB);
   });
@@ -109,7 +112,7 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     const packs = fetcher();
     await packs.read(containerA, packId, packA.length, 0, 10_000);
     await packs.read(containerA, packId, packA.length, 10_000, 10_000); // A's span, 4 MiB ahead
-    expect((await packs.read(containerB, packId, packB.length, 20_000, 10_000)).equals(packB.subarray(20_000, 30_000))).toBe(true);
+    expect((await packs.read(containerB, packId, packB.length, 20_000, 10_000)).bytes.equals(packB.subarray(20_000, 30_000))).toBe(true);
     expect(blobs.reads.at(-1)).toMatchObject({ blob: `${containerB}/${packBlobName(packId)}`, offset: 20_000, count: 10_000 });
   });
 
@@ -122,5 +125,36 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     // both went to Blob: a failed fetch ahead is not kept for the reads after it
     await expect(packs.read(containerA, missing, 8 * MiB, 1500, 100)).rejects.toThrow();
     expect(blobs.reads).toHaveLength(3);
+  });
+
+  it('hands out views of reused slabs, and never reuses a slab while a reader still holds bytes of it', async () => {
+    const packs = fetcher(4 * MiB, 4 * MiB); // room for one span
+    const read = (at: number, length: number) => packs.read(containerA, packId, packA.length, at, length);
+    const first = await read(0, 1000); // a first read, alone, into a small slab
+    expect(first.bytes.equals(packA.subarray(0, 1000))).toBe(true);
+    first.release();
+    first.release(); // twice is harmless
+    expect(slabs.small.idleCount).toBe(1);
+    const held = await read(1000, 300_000); // continues: a 4 MiB span, into a large slab
+    expect(slabs.large.allocated).toBe(1);
+    // two more streams, each with a span of its own: the held span is dropped from the cache at once,
+    // but its slab stays with its reader while the next spans take (and reuse) other slabs
+    for (const base of [8 * MiB, 14 * MiB]) {
+      (await read(base, 1000)).release();
+      const next = await read(base + 1000, 1000);
+      expect(next.bytes.equals(packA.subarray(base + 1000, base + 2000))).toBe(true);
+      next.release();
+      expect(held.bytes.equals(packA.subarray(1000, 301_000))).toBe(true);
+    }
+    expect(packs.cachedBytes).toBe(4 * MiB);
+    expect(slabs.large.allocated).toBe(3);
+    expect(slabs.large.idleCount).toBe(1); // the second span's, freed when the third pushed it out
+    held.release();
+    expect(slabs.large.idleCount).toBe(2);
+    // a fourth stream's span takes a free slab rather than a new one
+    (await read(18 * MiB, 1000)).release();
+    (await read(18 * MiB + 1000, 1000)).release();
+    expect(slabs.large.allocated).toBe(3);
+    expect(slabs.small.allocated).toBe(1);
   });
 });

@@ -22,6 +22,7 @@ import { ObjectOperations } from './operations/object.operations.js';
 import { ObjectReader } from './read/object-reader.js';
 import { PackedReader } from './read/packed-reader.js';
 import { PackFetcher } from './read/pack.fetcher.js';
+import { ReadSlabs } from './read/read.slabs.js';
 import { PackingPool, TenantKeyring } from '@ferry/packing';
 import { Authenticator } from './s3/authenticator.js';
 import { S3Dispatcher } from './s3/s3.dispatcher.js';
@@ -56,6 +57,7 @@ export class GatewayModule implements NestModule {
         ObjectReader,
         PackedReader,
         PackFetcher,
+        ReadSlabs,
         // reads of packs are authenticated, decrypted and decompressed in these threads
         { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads) },
         TenantKeyring,

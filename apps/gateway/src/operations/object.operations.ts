@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
 import { BucketsRepository, NULL_VERSION, ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
@@ -10,6 +9,7 @@ import { UsageMeter } from '../metering/usage.meter.js';
 import { TenantThrottle } from '../throttle/tenant-throttle.js';
 import { ObjectCommitter } from '../ingest/object-committer.js';
 import { checkPreconditions } from '../read/conditions.js';
+import { sendBody } from '../read/body.sender.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { parseRange } from '../read/range.js';
 import { header, requestBucket, type ObjectCall } from '../s3/s3-call.js';
@@ -112,7 +112,7 @@ export class ObjectOperations {
     stream.on('data', (chunk: Buffer) => (sent += chunk.length));
     const paced = this.throttle.pace(call.caller.tenantId);
     try {
-      await (paced ? pipeline(stream, paced, res) : pipeline(stream, res));
+      await sendBody(stream, paced, res);
     } catch (error) {
       // the client went away, or the source failed mid-body: the connection is cut either way
       this.logger.debug({ err: error, requestId: call.requestId }, 'object read ended early');

@@ -2,9 +2,11 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
+import type { SlabPool } from '@ferry/common';
 import { BlobStore, readFileRange, Spool } from '@ferry/storage';
 import { PackedReader } from './packed-reader.js';
 import type { ByteRange } from './range.js';
+import { ReadSlabs } from './read.slabs.js';
 
 /**
  * Serves an object's bytes from the spool while it is there (acknowledged but not yet forwarded,
@@ -19,6 +21,7 @@ export class ObjectReader {
     private readonly spool: Spool,
     private readonly blobs: BlobStore,
     private readonly packed: PackedReader,
+    private readonly slabs: ReadSlabs,
   ) {}
 
   async open(container: string, object: ObjectVersionEntity, range: ByteRange): Promise<Readable> {
@@ -58,16 +61,19 @@ export class ObjectReader {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    return concatenate(slices);
+    return concatenate(slices, this.slabs.small);
   }
 }
 
-/** One stream over file slices; Readable.from closes every handle however the reader stops. */
-function concatenate(slices: { handle: FileHandle; start: number; end: number }[]): Readable {
+/**
+ * One stream over file slices, read into slabs lent to the reader; Readable.from closes every handle
+ * however the reader stops.
+ */
+function concatenate(slices: { handle: FileHandle; start: number; end: number }[], slabs: SlabPool): Readable {
   async function* bytes() {
     try {
       for (const slice of slices) {
-        yield* readFileRange(slice.handle, slice.start, slice.end - slice.start + 1);
+        yield* readFileRange(slice.handle, slice.start, slice.end - slice.start + 1, slabs);
       }
     } finally {
       await Promise.all(slices.map((slice) => slice.handle.close().catch(() => undefined)));

@@ -1,7 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { SlabPool } from '@ferry/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { packBlobName } from '@ferry/packing';
 import { BlobStore } from '@ferry/storage';
+import { ReadSlabs } from './read.slabs.js';
+
+/** Bytes of a pack, valid until `release` (called once the reader is done with them). */
+export interface PackBytes {
+  bytes: Buffer;
+  release(): void;
+}
 
 /**
  * A range of one pack fetched by one ranged request: its bytes (kept, or still coming) when it was
@@ -12,6 +20,12 @@ interface Span {
   start: number;
   end: number;
   bytes?: Promise<Buffer>;
+  /** The slab the bytes are fetched into (none when they are more than a slab holds), and its pool. */
+  slab?: { pool: SlabPool; buffer: Buffer };
+  /** Readers using the bytes now; the slab goes back only when none is, the fetch is over and the span is forgotten. */
+  readers: number;
+  fetching: boolean;
+  forgotten: boolean;
 }
 
 /** Ranges remembered without their bytes, at most: enough to follow thousands of restores at once. */
@@ -29,6 +43,9 @@ const MAX_SPANS = 4096;
  * follow. A first or random read fetches only its own range and keeps nothing but where it lay.
  * Concurrent reads of a range share one request. Packs never change once written, so kept bytes
  * cannot go stale, and every frame is authenticated when decoded anyway.
+ *
+ * Bytes are fetched into the gateway's read slabs (ReadSlabs) and handed out as views, not copies:
+ * a reader holds a span's slab until it releases what it read.
  */
 @Injectable()
 export class PackFetcher {
@@ -41,37 +58,45 @@ export class PackFetcher {
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     private readonly blobs: BlobStore,
+    private readonly slabs: ReadSlabs,
   ) {}
 
-  /** `length` bytes of the pack from `start`, in a buffer of their own (it may move to a thread). */
-  async read(container: string, packId: string, packSize: number, start: number, length: number): Promise<Buffer> {
+  /** `length` bytes of the pack from `start`; release them when done. */
+  async read(container: string, packId: string, packSize: number, start: number, length: number): Promise<PackBytes> {
     const key = `${container}/${packId}`;
     const end = start + length;
     const spans = this.byPack.get(key) ?? [];
     const covering = spans.find((span) => span.bytes && span.start <= start && end <= span.end);
     if (covering?.bytes) {
       this.touch(covering);
-      const bytes = await covering.bytes;
-      return Buffer.from(bytes.subarray(start - covering.start, end - covering.start));
+      return this.view(covering, start, length);
     }
     const { aheadBytes, cacheBytes } = this.config.read;
     const ahead = Math.min(packSize, start + aheadBytes);
     const continues = spans.some((span) => span.start < start && start <= span.end);
     if (!continues || ahead <= end || ahead - start > cacheBytes) {
       // this range alone, handed over as fetched
-      this.remember({ key, start, end });
-      return this.fetch(container, packId, start, length);
+      this.remember({ key, start, end, readers: 0, fetching: false, forgotten: false });
+      const pool = this.slabs.sized(length);
+      const slab = pool?.take();
+      try {
+        const bytes = await this.blobs.readRange(container, packBlobName(packId), start, length, slab);
+        return { bytes, release: once(() => slab && pool!.settle(slab)) };
+      } catch (error) {
+        if (slab) pool!.settle(slab);
+        throw error;
+      }
     }
-    const span: Span = { key, start, end: ahead };
-    const bytes = this.fetch(container, packId, start, ahead - start);
-    span.bytes = bytes;
+    const pool = this.slabs.sized(ahead - start);
+    const slab = pool ? { pool, buffer: pool.take() } : undefined;
+    const span: Span = { key, start, end: ahead, slab, readers: 0, fetching: true, forgotten: false };
+    span.bytes = this.blobs.readRange(container, packBlobName(packId), start, ahead - start, slab?.buffer);
+    span.bytes.then(
+      () => this.fetched(span),
+      () => (this.forget(span), this.fetched(span)),
+    );
     this.remember(span);
-    try {
-      return Buffer.from((await bytes).subarray(0, length));
-    } catch (error) {
-      this.forget(span);
-      throw error;
-    }
+    return this.view(span, start, length);
   }
 
   /** Pack bytes kept now (fetched ahead, or being fetched), for tests and metrics. */
@@ -79,8 +104,31 @@ export class PackFetcher {
     return this.keptBytes;
   }
 
-  private fetch(container: string, packId: string, start: number, length: number): Promise<Buffer> {
-    return this.blobs.readRange(container, packBlobName(packId), start, length);
+  private async view(span: Span, start: number, length: number): Promise<PackBytes> {
+    span.readers++;
+    try {
+      const bytes = await span.bytes!;
+      return { bytes: bytes.subarray(start - span.start, start - span.start + length), release: once(() => this.unpin(span)) };
+    } catch (error) {
+      this.unpin(span);
+      throw error;
+    }
+  }
+
+  private fetched(span: Span): void {
+    span.fetching = false;
+    this.freeIfUnused(span);
+  }
+
+  private unpin(span: Span): void {
+    span.readers--;
+    this.freeIfUnused(span);
+  }
+
+  private freeIfUnused(span: Span): void {
+    if (!span.slab || !span.forgotten || span.fetching || span.readers > 0) return;
+    span.slab.pool.settle(span.slab.buffer);
+    span.slab = undefined;
   }
 
   private remember(span: Span): void {
@@ -102,9 +150,20 @@ export class PackFetcher {
 
   private forget(span: Span): void {
     if (!this.recent.delete(span)) return;
+    span.forgotten = true;
+    this.freeIfUnused(span);
     if (span.bytes) this.keptBytes -= span.end - span.start;
     const spans = (this.byPack.get(span.key) ?? []).filter((other) => other !== span);
     if (spans.length > 0) this.byPack.set(span.key, spans);
     else this.byPack.delete(span.key);
   }
+}
+
+function once(action: () => unknown): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    action();
+  };
 }

@@ -6,14 +6,9 @@ import { Spool } from '@ferry/storage';
 import type { Logger } from '@ferry/common';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
 import { PackFetcher } from './pack.fetcher.js';
+import { FETCH_BYTES, ReadSlabs } from './read.slabs.js';
 import type { ByteRange } from './range.js';
 
-/**
- * Most bytes fetched from a pack in one ranged request (adjacent frames are read together), and most
- * plaintext those frames may hold: what one fetch of a read holds in memory, twice over with the
- * one fetched ahead.
- */
-const FETCH_BYTES = 8 * 1024 * 1024;
 
 interface Fetch {
   packId: string;
@@ -43,6 +38,7 @@ export class PackedReader {
     private readonly fetcher: PackFetcher,
     private readonly pool: PackingPool,
     private readonly spool: Spool,
+    private readonly slabs: ReadSlabs,
     @Inject(GATEWAY_LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -74,18 +70,31 @@ export class PackedReader {
       this.keyring.forget(tenantId);
       keys = await this.keyring.forTenant(tenantId);
     }
-    const fromPack = async (fetch: Fetch): Promise<Buffer> =>
-      this.pool.decode({
-        frames: await this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length),
-        dataKey: keys.dataKey(fetch.keyNumber),
-        chunks: fetch.entries.map((entry) => ({
-          id: entry.chunkId,
-          codec: entry.codec,
-          plainLength: entry.plainLength,
-          at: entry.frameOffset - fetch.start,
-          length: entry.frameLength,
-        })),
-      });
+    // The frames are a view of a slab until decoded; the plaintext goes into a slab lent to the reader.
+    const fromPack = async (fetch: Fetch): Promise<Buffer> => {
+      const frames = await this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length);
+      const plainSlabs = this.slabs.sized(fetch.plainBytes);
+      const into = plainSlabs?.take().subarray(0, fetch.plainBytes);
+      try {
+        return await this.pool.decode({
+          frames: frames.bytes,
+          dataKey: keys.dataKey(fetch.keyNumber),
+          chunks: fetch.entries.map((entry) => ({
+            id: entry.chunkId,
+            codec: entry.codec,
+            plainLength: entry.plainLength,
+            at: entry.frameOffset - fetch.start,
+            length: entry.frameLength,
+          })),
+          into,
+        });
+      } catch (error) {
+        if (into) plainSlabs!.settle(into);
+        throw error;
+      } finally {
+        frames.release();
+      }
+    };
     const fromCache = async (fetch: Fetch): Promise<Buffer | undefined> => {
       const [entry] = fetch.entries;
       if (!entry.cached) return undefined;
@@ -102,7 +111,16 @@ export class PackedReader {
         return undefined;
       }
     };
-    const load = async (fetch: Fetch): Promise<Buffer[]> => slice(fetch, range, (await fromCache(fetch)) ?? (await fromPack(fetch)));
+    const load = async (fetch: Fetch): Promise<Buffer[]> => {
+      const cached = await fromCache(fetch);
+      if (cached) return slice(fetch, range, cached);
+      const plain = await fromPack(fetch);
+      const slabs = this.slabs.owner(plain);
+      if (!slabs) return slice(fetch, range, plain);
+      const pieces = slice(fetch, range, plain).map((piece) => slabs.lend(piece));
+      slabs.settle(plain);
+      return pieces;
+    };
     // The first fetch is decoded before the response starts, so a damaged start becomes an error
     // status rather than a cut connection.
     const first = fetches.length > 0 ? await load(fetches[0]) : [];

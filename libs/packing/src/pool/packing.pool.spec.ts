@@ -48,6 +48,23 @@ describe('PackingPool.decode', () => {
     expect(view.equals(frames)).toBe(true);
   });
 
+  it('reads frames in shared memory where they are, and writes into shared memory it is given', async () => {
+    const plains = [text(200_000, 6), randomBytes(30_000)];
+    const { frames, chunks } = fetchOf(plains.map((plain, i) => encodeChunk(KEY, id(30 + i), plain, { level: 1 })));
+    const sharedFrames = Buffer.from(new SharedArrayBuffer(frames.length + 100)).subarray(50, 50 + frames.length);
+    frames.copy(sharedFrames);
+    const slab = Buffer.from(new SharedArrayBuffer(1024 * 1024));
+    const into = slab.subarray(10, 10 + 230_000);
+    const plain = await pool.decode({ frames: sharedFrames, dataKey: KEY, chunks, into });
+    expect(plain.buffer).toBe(slab.buffer);
+    expect(plain.byteOffset).toBe(10);
+    expect(plain.equals(Buffer.concat(plains))).toBe(true);
+    expect(sharedFrames.equals(frames)).toBe(true); // still there: shared, not moved
+    // the output must be exactly the plaintexts' length, and shared
+    await expect(pool.decode({ frames: sharedFrames, dataKey: KEY, chunks, into: slab.subarray(0, 1000) })).rejects.toThrow(/output of 1000 bytes/);
+    await expect(pool.decode({ frames: sharedFrames, dataKey: KEY, chunks, into: Buffer.alloc(230_000) })).rejects.toThrow(/shared memory/);
+  });
+
   it('fails the whole fetch when one frame is damaged, and the pool keeps working', async () => {
     const plains = [text(50_000, 4), text(60_000, 5)];
     const encoded = plains.map((plain, i) => encodeChunk(KEY, id(20 + i), plain));

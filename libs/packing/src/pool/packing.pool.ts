@@ -28,29 +28,35 @@ export class PackingPool implements OnApplicationShutdown {
 
   /**
    * Authenticates, decrypts and decompresses adjacent frames of one pack; resolves to the chunks'
-   * plaintexts one after another. `task.frames` moves to the thread: the caller must not use it again.
+   * plaintexts one after another. Frames in a SharedArrayBuffer are read where they are; any others
+   * move to the thread, and the caller must not use them again. With `into` (shared memory of exactly
+   * the plaintexts' length) the thread writes there and `into` is what resolves.
    */
-  async decode(task: { frames: Uint8Array; dataKey: Uint8Array; chunks: DecodeChunk[] }): Promise<Buffer> {
-    const { frames } = task;
+  async decode(task: { frames: Uint8Array; dataKey: Uint8Array; chunks: DecodeChunk[]; into?: Uint8Array }): Promise<Buffer> {
+    const { frames, into } = task;
+    if (into && !(into.buffer instanceof SharedArrayBuffer)) throw new TypeError('decode can write only into shared memory');
+    const shared = frames.buffer instanceof SharedArrayBuffer;
     // Posting a view clones its whole ArrayBuffer: the ids and the key (from pg and the keyring) sit
     // in Buffer's shared 8 KiB pool, so they go as copies of their own. Frames that own their
     // ArrayBuffer move; a view into a larger one moves as a copy of its own bytes only.
     const owned = frames.byteOffset === 0 && frames.byteLength === frames.buffer.byteLength;
-    const moved = owned ? frames : new Uint8Array(frames);
+    const posted = shared || owned ? frames : new Uint8Array(frames);
     const ids = Buffer.allocUnsafeSlow(task.chunks.length * CHUNK_ID_BYTES);
     task.chunks.forEach((chunk, i) => {
       if (chunk.id.length !== CHUNK_ID_BYTES) throw new RangeError(`chunk id of ${chunk.id.length} bytes, not ${CHUNK_ID_BYTES}`);
       ids.set(chunk.id, i * CHUNK_ID_BYTES);
     });
-    const posted: DecodeTask = {
-      frames: moved,
+    const message: DecodeTask = {
+      frames: posted,
       dataKey: new Uint8Array(task.dataKey),
       ids,
       chunks: task.chunks.map(({ codec, plainLength, at, length }) => ({ codec, plainLength, at, length })),
+      into,
     };
-    const transferList = [ids.buffer as ArrayBuffer, moved.buffer as ArrayBuffer];
-    const plain = (await this.pool.run(posted, { name: 'decode', transferList })) as Uint8Array;
-    return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+    const transferList = shared ? [ids.buffer as ArrayBuffer] : [ids.buffer as ArrayBuffer, posted.buffer as ArrayBuffer];
+    const result = (await this.pool.run(message, { name: 'decode', transferList })) as Uint8Array | number;
+    if (typeof result === 'number') return into instanceof Buffer ? into : Buffer.from(into!.buffer, into!.byteOffset, into!.byteLength);
+    return Buffer.from(result.buffer, result.byteOffset, result.byteLength);
   }
 
   /**

@@ -54,12 +54,14 @@ export interface DecodeChunk {
 
 /** As posted to a thread: small views are gathered into buffers of their own (see PackingPool.decode). */
 export interface DecodeTask {
-  /** Adjacent frames fetched from one pack (moved to the thread, not copied). */
+  /** Adjacent frames fetched from one pack (moved to the thread, or shared when a SharedArrayBuffer holds them). */
   frames: Uint8Array;
   dataKey: Uint8Array;
   /** The chunks' ids, CHUNK_ID_BYTES each, in order. */
   ids: Uint8Array;
   chunks: Omit<DecodeChunk, 'id'>[];
+  /** Where to write the plaintexts (shared memory, exactly their length); else they come back in a buffer moved to the caller. */
+  into?: Uint8Array;
 }
 
 /** A chunk's plaintext as a cached object's spool files hold it, checked against its id. */
@@ -122,14 +124,17 @@ export async function encode(task: EncodeTask): Promise<EncodedFrame[]> {
 }
 
 /**
- * The chunks' plaintexts one after another, in one buffer moved back to the caller. Every frame is
- * authenticated before its bytes are written; the first that fails throws (PackIntegrityError's
- * message, the class does not cross threads).
+ * The chunks' plaintexts one after another: written into `task.into` (the count of bytes comes
+ * back), or into one buffer moved back to the caller. Every frame is authenticated before its bytes
+ * are written; the first that fails throws (PackIntegrityError's message, the class does not cross
+ * threads).
  */
-export function decode(task: DecodeTask): Uint8Array {
+export function decode(task: DecodeTask): Uint8Array | number {
   const dataKey = asBuffer(task.dataKey);
   const frames = asBuffer(task.frames);
-  const out = Buffer.allocUnsafeSlow(task.chunks.reduce((sum, chunk) => sum + chunk.plainLength, 0));
+  const total = task.chunks.reduce((sum, chunk) => sum + chunk.plainLength, 0);
+  if (task.into && task.into.byteLength !== total) throw new RangeError(`output of ${task.into.byteLength} bytes for ${total} bytes of plaintext`);
+  const out = task.into ? asBuffer(task.into) : Buffer.allocUnsafeSlow(total);
   let at = 0;
   const ids = asBuffer(task.ids);
   for (const [i, chunk] of task.chunks.entries()) {
@@ -138,7 +143,7 @@ export function decode(task: DecodeTask): Uint8Array {
     decodeChunk(dataKey, id, chunk.codec, chunk.plainLength, frame, out.subarray(at, at + chunk.plainLength));
     at += chunk.plainLength;
   }
-  return move(out) as Uint8Array;
+  return task.into ? total : (move(out) as Uint8Array);
 }
 
 /**

@@ -1,0 +1,99 @@
+/**
+ * Reusable buffers for the read path.
+ *
+ * A restore moves every byte through a large buffer of its own: plaintext decoded from packs, frames
+ * fetched from Blob, spool file reads. Allocated afresh, each one counts as V8 external memory, and
+ * V8 answers every ~64 MiB of new external memory with a full mark-compact of the heap. Profiles of
+ * the gateway serving reads from packs showed a third of its CPU in that collector. A slab is
+ * allocated once (as a SharedArrayBuffer, so a packing thread can write into it without a transfer)
+ * and filled again and again.
+ *
+ * The life of a slab: a producer `take`s it, fills it, `lend`s views of it to a consumer and
+ * `settle`s it when it will lend no more. A consumer that knows when it is done with bytes (the GET
+ * writer, once the socket has taken them) hands them back with `SlabPool.written`. The slab is free
+ * again once its producer settled and every byte it lent came back. A consumer that never hands
+ * bytes back is safe: the slab is then simply never reused and the collector takes it with the
+ * last view. So bytes are never overwritten while anyone may still read them, as long as no one
+ * hands back bytes it did not finish with.
+ */
+interface SlabState {
+  pool: SlabPool;
+  slab: Buffer;
+  lent: number;
+  settled: boolean;
+}
+
+/** Every slab handed out by any pool, by its memory; weak, so a slab never handed back is collected. */
+const outstanding = new WeakMap<ArrayBufferLike, SlabState>();
+
+export class SlabPool {
+  private readonly idle: Buffer[] = [];
+  /** Slabs allocated since start, for tests and metrics. */
+  allocated = 0;
+
+  /**
+   * @param slabBytes the size of every slab
+   * @param maxIdle how many free slabs are kept; one handed back beyond that is left to the collector
+   */
+  constructor(
+    readonly slabBytes: number,
+    private readonly maxIdle: number,
+  ) {}
+
+  /** A whole slab (`slabBytes`) to fill; its old contents are whatever was last written. */
+  take(): Buffer {
+    const slab = this.idle.pop() ?? this.allocate();
+    outstanding.set(slab.buffer, { pool: this, slab, lent: 0, settled: false });
+    return slab;
+  }
+
+  /** `view`, bytes of a taken slab, goes to a consumer (which may hand it back with `written`). */
+  lend<T extends Uint8Array>(view: T): T {
+    const state = outstanding.get(view.buffer);
+    if (!state || state.pool !== this || state.settled) throw new Error('lending bytes of a slab this pool has not handed out');
+    state.lent += view.byteLength;
+    return view;
+  }
+
+  /** Whether `view` is bytes of a slab this pool handed out and its producer has not settled. */
+  owns(view: Uint8Array): boolean {
+    const state = outstanding.get(view.buffer);
+    return state?.pool === this && !state.settled;
+  }
+
+  /** The producer lends no more of `slab`; it is free once every byte lent comes back. */
+  settle(slab: Uint8Array): void {
+    const state = outstanding.get(slab.buffer);
+    if (!state || state.pool !== this || state.settled) throw new Error('settling a slab this pool has not handed out');
+    state.settled = true;
+    this.freeIfDone(state);
+  }
+
+  /** Free slabs kept now, for tests and metrics. */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /**
+   * A consumer is done with `bytes` (lent from some pool's slab; anything else is ignored): they may
+   * be overwritten as soon as this returns.
+   */
+  static written(bytes: Uint8Array): void {
+    const state = outstanding.get(bytes.buffer);
+    if (!state) return;
+    state.lent -= bytes.byteLength;
+    if (state.lent < 0) throw new Error('more bytes of a slab handed back than were lent');
+    state.pool.freeIfDone(state);
+  }
+
+  private freeIfDone(state: SlabState): void {
+    if (!state.settled || state.lent > 0) return;
+    outstanding.delete(state.slab.buffer);
+    if (this.idle.length < this.maxIdle) this.idle.push(state.slab);
+  }
+
+  private allocate(): Buffer {
+    this.allocated++;
+    return Buffer.from(new SharedArrayBuffer(this.slabBytes));
+  }
+}
