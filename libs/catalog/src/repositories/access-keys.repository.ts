@@ -5,6 +5,7 @@ import { AccessKeyEntity } from '../entities/access-key.entity.js';
 import type { TenantStatus } from '../entities/tenant.entity.js';
 import { BucketEntity, type VersioningState } from '../entities/bucket.entity.js';
 import type { NewAccessKey } from './tenants.repository.js';
+import { preparedRows } from './prepared.js';
 
 export interface KeyOwner {
   accessKeyId: string;
@@ -48,7 +49,8 @@ export class AccessKeysRepository {
    * so the bucket can never be another tenant's.
    */
   async findActive(accessKeyId: string, bucketName?: string): Promise<KeyOwner | undefined> {
-    const rows = (await this.db.query(
+    const rows = (await preparedRows(
+      this.db,
       `SELECT k.access_key_id, k.tenant_id, t.status, t.lease_expires_at, t.block_reads, t.container, k.secret_sealed, k.master_key_id,
               b.id AS bucket_id, b.name AS bucket_name, b.versioning AS bucket_versioning, b.created_at AS bucket_created_at
          FROM access_keys k

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { SpoolSegment } from '../entities/object-version.entity.js';
 import { pgCode, PG_FOREIGN_KEY_VIOLATION } from './pg-errors.js';
+import { preparedRows } from './prepared.js';
 
 /** A chunk an ingest cut: its keyed id and where it sits in the object. */
 export interface CutChunk {
@@ -218,7 +219,8 @@ export class ChunksRepository {
 
   /** The object's chunks in order, with their places. */
   async manifest(tenantId: string, objectId: string): Promise<ManifestEntry[]> {
-    const rows = (await this.db.query(
+    const rows = (await preparedRows(
+      this.db,
       `SELECT m."offset", m.length, m.skip, c.plain_length, m.chunk_id, c.pack_id, p.size AS pack_size, p.key_number, c.frame_offset, c.frame_length, c.codec,
               co.spool AS cached_spool, c.cached_at
          FROM object_chunks m

@@ -11,6 +11,7 @@ import {
 import { recordPutEvent } from './catalog-events.repository.js';
 import { insertManifest } from './chunks.repository.js';
 import { pgCode, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION } from './pg-errors.js';
+import { preparedRows } from './prepared.js';
 import { RawRows } from './raw-rows.js';
 
 export const NULL_VERSION = 'null';
@@ -144,7 +145,7 @@ export class ObjectsRepository {
 
   private async one(where: string, parameters: unknown[]): Promise<ObjectVersionEntity | undefined> {
     this.rows ??= new RawRows(this.db, ObjectVersionEntity, 'o');
-    const rows = (await this.db.query(`SELECT ${this.rows.columns} FROM objects o WHERE ${where} LIMIT 1`, parameters)) as Record<string, unknown>[];
+    const rows = await preparedRows(this.db, `SELECT ${this.rows.columns} FROM objects o WHERE ${where} LIMIT 1`, parameters);
     return rows[0] ? this.rows.map(rows[0]) : undefined;
   }
 

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { AccessKeyEntity } from '../entities/access-key.entity.js';
 import { TenantEntity, type TenantStatus } from '../entities/tenant.entity.js';
 import { pgCode, PG_UNIQUE_VIOLATION } from './pg-errors.js';
+import { preparedRows } from './prepared.js';
 import { RawRows } from './raw-rows.js';
 
 export interface NewTenant {
@@ -72,7 +73,7 @@ export class TenantsRepository {
   /** Plain SQL: the worker reads the tenant for every object it repacks (see RawRows). */
   async get(tenantId: string): Promise<TenantEntity> {
     this.rows ??= new RawRows(this.db, TenantEntity, 't');
-    const [row] = (await this.db.query(`SELECT ${this.rows.columns} FROM tenants t WHERE t.id = $1`, [tenantId])) as Record<string, unknown>[];
+    const [row] = await preparedRows(this.db, `SELECT ${this.rows.columns} FROM tenants t WHERE t.id = $1`, [tenantId]);
     if (!row) throw new FerryError(FerryErrorCode.TenantNotFound, `no tenant ${tenantId}`);
     return this.rows.map(row);
   }
