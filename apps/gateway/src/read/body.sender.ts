@@ -14,6 +14,11 @@ export async function sendBody(source: Readable, pace: Transform | undefined, re
     // a write that failed may still be referenced by the socket: its slab is left to the collector
     if (!error) SlabPool.written(chunk);
   };
+  // a client that goes away stops the source at once, not when its next chunk is ready
+  const closed = () => {
+    if (!res.writableFinished) source.destroy(new Error('the client closed the connection'));
+  };
+  res.once('close', closed);
   const send = async (chunks: AsyncIterable<Buffer>) => {
     for await (const chunk of chunks) {
       if (res.destroyed) throw new Error('the response was closed');
@@ -22,7 +27,11 @@ export async function sendBody(source: Readable, pace: Transform | undefined, re
     res.end();
     await finished(res);
   };
-  await (pace ? pipeline(source, pace, send) : pipeline(source, send));
+  try {
+    await (pace ? pipeline(source, pace, send) : pipeline(source, send));
+  } finally {
+    res.off('close', closed);
+  }
 }
 
 /** Resolves when `res` can take more, rejects when it closes first. */
