@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { ChunksRepository, type StoredPack } from '@ferry/catalog';
+import { ChunksRepository, ObjectsRepository, type StoredPack } from '@ferry/catalog';
 import {
   chunkIdOf,
+  compactEvents,
   decodeChunk,
   packBlobName,
   PackBuilder,
@@ -39,6 +40,7 @@ export interface TenantRef {
 export class PackRewriter {
   constructor(
     private readonly chunks: ChunksRepository,
+    private readonly objects: ObjectsRepository,
     private readonly blobs: BlobStore,
   ) {}
 
@@ -69,9 +71,11 @@ export class PackRewriter {
 
   /**
    * Writes `keep` (sound frames, and frames re-encoded from a good copy) into a new pack with the old
-   * pack's events, then moves those chunks' places to it; the old pack is retired once empty.
+   * pack's events still needed (compactEvents), then moves those chunks' places to it; the old pack is
+   * retired once empty.
    */
-  async rewrite(tenant: TenantRef, keys: TenantKeys, pack: StoredPack, keep: EncodedChunk[], events: CatalogEvent[]): Promise<string | undefined> {
+  async rewrite(tenant: TenantRef, keys: TenantKeys, pack: StoredPack, keep: EncodedChunk[], carried: CatalogEvent[]): Promise<string | undefined> {
+    const events = await this.compact(tenant.id, carried);
     if (keep.length === 0 && events.length === 0) {
       await this.chunks.retireIfEmpty(tenant.id, pack.id);
       return undefined;
@@ -94,10 +98,11 @@ export class PackRewriter {
 
   /**
    * Merges packs of events only into one, written with the current data key: event packs pile up
-   * (one per flush of deletes), and the container stays complete with fewer blobs. A pack whose
-   * index fails is merged as nothing; the caller re-emits the whole catalog then.
+   * (one per flush of deletes), and the container stays complete with fewer blobs. The events no
+   * longer needed (compactEvents) are left behind, and when none is needed the packs are only
+   * retired. A pack whose index fails is merged as nothing; the caller re-emits the whole catalog then.
    */
-  async mergeEvents(tenant: TenantRef, keys: TenantKeys, packs: StoredPack[]): Promise<{ packId: string; damaged: string[] }> {
+  async mergeEvents(tenant: TenantRef, keys: TenantKeys, packs: StoredPack[]): Promise<{ packId: string | undefined; damaged: string[] }> {
     const events = new Map<number, CatalogEvent>();
     const damaged: string[] = [];
     for (const pack of packs) {
@@ -113,13 +118,24 @@ export class PackRewriter {
         damaged.push(pack.id);
       }
     }
+    const ordered = (await this.compact(tenant.id, [...events.values()])).sort((a, b) => a.seq - b.seq);
+    if (ordered.length === 0) {
+      // nothing any of them says is still needed: they go, and no pack takes their place
+      await this.chunks.replacePacks(tenant.id, undefined, packs.map((pack) => pack.id));
+      return { packId: undefined, damaged };
+    }
     const builder = new PackBuilder(randomUUID(), tenant.id, keys.current.number);
-    const ordered = [...events.values()].sort((a, b) => a.seq - b.seq);
     const buffers = builder.seal(keys.current.key, ordered);
     const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
     await this.chunks.beginPack(tenant.id, { id: builder.packId, keyNumber: keys.current.number, size, chunkCount: 0, eventCount: ordered.length });
     await this.blobs.putBuffers(tenant.container, packBlobName(builder.packId), buffers);
     await this.chunks.replacePacks(tenant.id, builder.packId, packs.map((pack) => pack.id));
     return { packId: builder.packId, damaged };
+  }
+
+  /** The events still worth carrying (compactEvents): puts of objects the catalog no longer holds go. */
+  private async compact(tenantId: string, events: CatalogEvent[]): Promise<CatalogEvent[]> {
+    const puts = events.flatMap((event) => (event.type === 'object.put' ? [event.objectId] : []));
+    return compactEvents(events, await this.objects.existingIds(tenantId, [...new Set(puts)]));
   }
 }

@@ -14,7 +14,7 @@ const EVENT_PACKS_TO_MERGE = 8;
 
 /**
  * Rewrites packs whose live fraction fell under FERRY_PACK_PRUNE_BELOW: their live frames (and
- * catalog events) move byte for byte into a new pack, and the old pack is retired, its blob removed
+ * the catalog events still needed) move byte for byte into a new pack, and the old pack is retired, its blob removed
  * by the collector a little later. Frees the storage that deletes alone cannot, since a pack is
  * written once and never shortened. Then merges a tenant's packs of events only, once there are many.
  */

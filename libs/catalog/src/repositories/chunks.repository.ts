@@ -400,14 +400,19 @@ export class ChunksRepository {
     return byTenant;
   }
 
-  /** Records the merged pack as stored and retires the packs whose events it now carries. */
-  async replacePacks(tenantId: string, packId: string, replaced: string[]): Promise<void> {
+  /**
+   * Records the merged pack as stored and retires the packs whose events it now carries; with no
+   * merged pack (none of their events is still needed), only retires them.
+   */
+  async replacePacks(tenantId: string, packId: string | undefined, replaced: string[]): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const [, updated] = (await tx.query(`UPDATE packs SET state = 'stored', verified_at = now() WHERE tenant_id = $1 AND id = $2 AND state = 'writing'`, [
-        tenantId,
-        packId,
-      ])) as [unknown, number];
-      if (updated !== 1) throw new Error(`pack ${packId} was not being written`);
+      if (packId !== undefined) {
+        const [, updated] = (await tx.query(`UPDATE packs SET state = 'stored', verified_at = now() WHERE tenant_id = $1 AND id = $2 AND state = 'writing'`, [
+          tenantId,
+          packId,
+        ])) as [unknown, number];
+        if (updated !== 1) throw new Error(`pack ${packId} was not being written`);
+      }
       for (const id of replaced) await retireIfEmpty(tx.query.bind(tx), tenantId, id);
     });
   }

@@ -139,6 +139,13 @@ export class ObjectsRepository {
     return this.one(`o.tenant_id = $1 AND o.bucket_id = $2 AND o.key = $3 AND o.version_id = $4`, [tenantId, bucketId, key, versionId]);
   }
 
+  /** Which of `objectIds` the tenant's catalog still holds (in any state). */
+  async existingIds(tenantId: string, objectIds: string[]): Promise<Set<string>> {
+    if (objectIds.length === 0) return new Set();
+    const rows = (await this.db.query(`SELECT id FROM objects WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, objectIds])) as { id: string }[];
+    return new Set(rows.map((row) => row.id));
+  }
+
   async getById(tenantId: string, objectId: string): Promise<ObjectVersionEntity | undefined> {
     return this.one(`o.tenant_id = $1 AND o.id = $2`, [tenantId, objectId]);
   }

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkCodec, PackIntegrityError } from './chunk-frame.js';
 import {
+  compactEvents,
   decodePackHeader,
   decodePackIndex,
   decodePackTrailer,
@@ -142,5 +143,44 @@ describe('pack index', () => {
     const badChunk = sampleIndex(packId);
     badChunk.chunks[0].codec = 9 as ChunkCodec;
     expect(() => decodePackIndex(KEY, packId, 3, encodePackIndex(KEY, badChunk, 3))).toThrow(/codec/);
+  });
+});
+
+describe('compactEvents', () => {
+  const at = '2026-11-29T12:00:00.000Z';
+  const put = (seq: number, objectId: string): CatalogEvent => ({
+    seq,
+    type: 'object.put',
+    at,
+    bucket: 'b',
+    key: `k${seq}`,
+    versionId: 'null',
+    objectId,
+    size: 1,
+    etag: 'e',
+    contentType: null,
+    headers: {},
+    userMetadata: {},
+    checksums: {},
+    checksumType: null,
+    parts: null,
+    chunks: [['AAAA', 0]],
+  });
+  const del = (seq: number, objectId: string): CatalogEvent => ({ seq, type: 'object.delete', at, bucket: 'b', key: `k${seq}`, versionId: 'null', objectId });
+
+  it('drops the puts of objects the catalog no longer holds, and keeps every delete and bucket event', () => {
+    const [live, gone, alsoGone] = [randomUUID(), randomUUID(), randomUUID()];
+    const events: CatalogEvent[] = [
+      { seq: 1, type: 'bucket.create', at, bucket: 'b' },
+      put(2, live),
+      put(3, gone),
+      put(4, alsoGone),
+      del(5, gone),
+      put(6, live), // a second put of the same object (a catalog snapshot), both kept
+      { seq: 7, type: 'bucket.delete', at, bucket: 'old' },
+    ];
+    expect(compactEvents(events, new Set([live])).map((event) => event.seq)).toEqual([1, 2, 5, 6, 7]);
+    expect(compactEvents(events, new Set()).map((event) => event.seq)).toEqual([1, 5, 7]);
+    expect(compactEvents([], new Set([live]))).toEqual([]);
   });
 });

@@ -263,3 +263,15 @@ function unzstd(data: Buffer, what: string): Buffer {
     throw new PackIntegrityError(`${what}: zstd data does not decode`, { cause: error });
   }
 }
+
+/**
+ * The events a rewritten pack must still carry: all of them but the `object.put` events of objects
+ * the catalog no longer holds (`live` lists the object ids it does hold). A rebuild would create
+ * such an object only for a later `object.delete` to remove it, and its manifest is most of an
+ * event's bytes; without this, every put ever made would stay in the container. Deletes stay: a put
+ * of the same object may still sit in a pack not rewritten yet (or twice, after a catalog snapshot),
+ * and the delete is what keeps it deleted. Bucket events stay.
+ */
+export function compactEvents(events: CatalogEvent[], live: ReadonlySet<string>): CatalogEvent[] {
+  return events.filter((event) => event.type !== 'object.put' || live.has(event.objectId));
+}
