@@ -9,14 +9,15 @@ import { WORKER_LOGGER } from '../worker.tokens.js';
 import { PackRewriter } from './pack.rewriter.js';
 
 const BATCH = 20;
-/** Event-only packs a tenant may have before they are merged into one. */
+/** Event-only packs of one size tier a tenant may have before they are merged into one. */
 const EVENT_PACKS_TO_MERGE = 8;
 
 /**
  * Rewrites packs whose live fraction fell under FERRY_PACK_PRUNE_BELOW: their live frames (and
  * the catalog events still needed) move byte for byte into a new pack, and the old pack is retired, its blob removed
  * by the collector a little later. Frees the storage that deletes alone cannot, since a pack is
- * written once and never shortened. Then merges a tenant's packs of events only, once there are many.
+ * written once and never shortened. Then merges a tenant's packs of events only, once there are many
+ * of a size (ChunksRepository.eventPacks).
  */
 @Injectable()
 export class PrunePacksHandler implements JobHandler<JobName.PrunePacks> {
@@ -47,7 +48,7 @@ export class PrunePacksHandler implements JobHandler<JobName.PrunePacks> {
         'pruned a sparse pack',
       );
     }
-    for (const [tenantId, packs] of await this.chunks.eventPacks(EVENT_PACKS_TO_MERGE, chunkGraceMs)) {
+    for (const { tenantId, packs } of await this.chunks.eventPacks(EVENT_PACKS_TO_MERGE, chunkGraceMs)) {
       const tenant = await this.tenants.get(tenantId);
       const merged = await this.rewriter.mergeEvents(tenant, await this.keyring.forTenant(tenantId), packs);
       if (merged.damaged.length > 0) await this.events.snapshot(tenantId);

@@ -82,6 +82,9 @@ export const CHUNK_CLAIM_LEASE_MS = 10 * 60 * 1000;
  * The per-tenant chunk index, packs and manifests (docs/format.md). Every method takes the tenant
  * first, and every statement filters on it: a chunk id means nothing outside its tenant.
  */
+/** The smallest size tier of packs of events only (ChunksRepository.eventPacks). */
+const EVENT_TIER_BASE = 256 * 1024;
+
 @Injectable()
 export class ChunksRepository {
   constructor(private readonly db: DataSource) {}
@@ -380,24 +383,32 @@ export class ChunksRepository {
   }
 
   /**
-   * Operator-level: tenants with at least `min` packs of events only (no chunk ever), older than
-   * `graceMs`: the prune job merges them into one.
+   * Operator-level: groups of at least `min` packs of events only (no chunk ever), older than
+   * `graceMs`, of one tenant and one size tier, for the prune job to merge into one. Tiers grow
+   * eightfold from 256 KiB (under 2 MiB, under 16 MiB, …), so a merged pack joins the small packs
+   * again only once eight of its own size gather: each event is rewritten a few times over the
+   * life of a container, not once per merge, however many deletes a tenant makes.
    */
-  async eventPacks(min: number, graceMs: number): Promise<Map<string, StoredPack[]>> {
+  async eventPacks(min: number, graceMs: number): Promise<{ tenantId: string; packs: StoredPack[] }[]> {
     const rows = (await this.db.query(
-      `SELECT id, tenant_id, size, key_number FROM packs p
-        WHERE state = 'stored' AND chunk_count = 0 AND created_at < now() - $2 * interval '1 millisecond'
-          AND (SELECT count(*) FROM packs q WHERE q.tenant_id = p.tenant_id AND q.state = 'stored' AND q.chunk_count = 0) >= $1
-        ORDER BY tenant_id, created_at LIMIT 1000`,
+      `SELECT id, tenant_id, size, key_number, tier FROM (
+         SELECT id, tenant_id, size, key_number, created_at, tier, count(*) OVER (PARTITION BY tenant_id, tier) AS n
+           FROM (SELECT p.*, floor(log(8, greatest(p.size, ${EVENT_TIER_BASE})::numeric / ${EVENT_TIER_BASE}))::int AS tier
+                   FROM packs p
+                  WHERE state = 'stored' AND chunk_count = 0 AND created_at < now() - $2 * interval '1 millisecond') tiered
+       ) counted
+        WHERE n >= $1
+        ORDER BY tenant_id, tier, created_at LIMIT 1000`,
       [min, graceMs],
-    )) as { id: string; tenant_id: string; size: string; key_number: number }[];
-    const byTenant = new Map<string, StoredPack[]>();
+    )) as { id: string; tenant_id: string; size: string; key_number: number; tier: number }[];
+    const groups = new Map<string, { tenantId: string; packs: StoredPack[] }>();
     for (const row of rows) {
-      const list = byTenant.get(row.tenant_id) ?? [];
-      list.push({ id: row.id, size: Number(row.size), keyNumber: row.key_number });
-      byTenant.set(row.tenant_id, list);
+      const key = `${row.tenant_id}/${row.tier}`;
+      const group = groups.get(key) ?? { tenantId: row.tenant_id, packs: [] };
+      group.packs.push({ id: row.id, size: Number(row.size), keyNumber: row.key_number });
+      groups.set(key, group);
     }
-    return byTenant;
+    return [...groups.values()];
   }
 
   /**
