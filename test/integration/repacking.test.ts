@@ -409,12 +409,7 @@ describe('repacking: dedup, compression and encryption into packs', () => {
 
     // Postgres "loses" the tenant's catalog: rows gone, without their triggers writing anything
     await ferry.stopWorker();
-    await db.transaction(async (tx) => {
-      await tx.query(`SET LOCAL session_replication_role = replica`);
-      for (const table of ['object_chunks', 'objects', 'multipart_uploads', 'buckets', 'chunks', 'packs', 'tenant_keys', 'catalog_events']) {
-        await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [carol.id]);
-      }
-    });
+    await loseCatalog(db, carol.id);
     ferry.gateway.app.get(TenantKeyring).forget(carol.id);
     expect((await s3Failure(carol.s3.send(new HeadBucketCommand({ Bucket: 'data' })))).status).toBe(404);
 
@@ -670,12 +665,7 @@ describe('verify and prune', () => {
 
     // the catalog is lost; the container alone brings back the two objects left, byte for byte
     await ferry.stopWorker();
-    await db.transaction(async (tx) => {
-      await tx.query(`SET LOCAL session_replication_role = replica`);
-      for (const table of ['object_chunks', 'objects', 'multipart_uploads', 'buckets', 'chunks', 'packs', 'tenant_keys', 'catalog_events']) {
-        await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [frank.id]);
-      }
-    });
+    await loseCatalog(db, frank.id);
     ferry.gateway.app.get(TenantKeyring).forget(frank.id);
     const rebuilt = await ferry.admin('POST', `/admin/v1/tenants/${frank.id}/catalog/rebuild`);
     expect(rebuilt.status).toBe(200);
@@ -688,6 +678,16 @@ describe('verify and prune', () => {
     expect((await s3Failure(frank.s3.send(new GetObjectCommand({ Bucket: 'keep', Key: 'k0.bin' })))).name).toBe('NoSuchKey');
   });
 });
+
+/** Postgres "loses" a tenant's catalog: its rows go, without their triggers writing anything. */
+async function loseCatalog(db: DataSource, tenantId: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(`SET LOCAL session_replication_role = replica`);
+    for (const table of ['object_chunks', 'objects', 'multipart_uploads', 'buckets', 'chunks', 'packs', 'tenant_keys', 'catalog_events']) {
+      await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId]);
+    }
+  });
+}
 
 async function filesUnder(dir: string): Promise<string[]> {
   const found: string[] = [];
