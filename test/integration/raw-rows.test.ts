@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import {
+  AccessKeysRepository,
   BucketsRepository,
   catalogDataSourceOptions,
   NULL_VERSION,
@@ -34,9 +35,10 @@ describe('rows read with plain SQL match what TypeORM reads (real Postgres)', ()
   it('for tenants and object versions, every column included', async () => {
     const tenants = new TenantsRepository(db);
     const id = randomUUID();
+    const accessKeyId = `AK${randomBytes(8).toString('hex').toUpperCase()}`;
     await tenants.create(
       { id, name: `raw-${id.slice(0, 8)}`, quotaBytes: 5 * 2 ** 40, container: `ferry-${id}`, leaseExpiresAt: new Date('2027-01-02T03:04:05.678Z') },
-      { accessKeyId: `AK${randomBytes(8).toString('hex').toUpperCase()}`, secretSealed: randomBytes(40), masterKeyId: 'k1', description: null },
+      { accessKeyId, secretSealed: randomBytes(40), masterKeyId: 'k1', description: null },
     );
     const viaTypeorm = await db.getRepository(TenantEntity).findOneByOrFail({ id });
     const tenant = await tenants.get(id);
@@ -73,8 +75,44 @@ describe('rows read with plain SQL match what TypeORM reads (real Postgres)', ()
       expect(row).toStrictEqual(expected);
     }
     expect(expected.size).toBe(3 * 2 ** 32 + 7);
+    // read with the access key (the round trip a GET starts with): the same row, or null when none
+    const keys = new AccessKeysRepository(db);
+    const withKey = await keys.findActive(accessKeyId, 'raw', { key: 'dir/ключ with spaces', versionId: NULL_VERSION });
+    expect(withKey?.object).toBeInstanceOf(ObjectVersionEntity);
+    expect(withKey?.object).toStrictEqual(expected);
+    expect(withKey?.bucket?.id).toBe(bucket.id);
+    expect((await keys.findActive(accessKeyId, 'raw', { key: 'no such key', versionId: NULL_VERSION }))?.object).toBeNull();
+    expect((await keys.findActive(accessKeyId, 'no-bucket', { key: 'dir/ключ with spaces', versionId: NULL_VERSION }))?.object).toBeNull();
+    expect(await keys.findActive(accessKeyId, 'raw')).not.toHaveProperty('object');
     // scoped like every tenant read: another tenant's id finds nothing
     expect(await objects.getById(randomUUID(), objectId)).toBeUndefined();
     await expect(tenants.get(randomUUID())).rejects.toThrow(/no tenant/);
+
+    // another tenant with a bucket and a key of the same names: each key reads its own tenant's row only
+    const other = randomUUID();
+    const otherKey = `AK${randomBytes(8).toString('hex').toUpperCase()}`;
+    await tenants.create(
+      { id: other, name: `raw-${other.slice(0, 8)}`, quotaBytes: 2 ** 40, container: `ferry-${other}`, leaseExpiresAt: null },
+      { accessKeyId: otherKey, secretSealed: randomBytes(40), masterKeyId: 'k1', description: null },
+    );
+    const otherBucket = await new BucketsRepository(db).create(other, 'raw');
+    expect((await keys.findActive(otherKey, 'raw', { key: 'dir/ключ with spaces', versionId: NULL_VERSION }))?.object).toBeNull();
+    await objects.putNullVersion(other, otherBucket.id, `ferry-${other}`, {
+      id: randomUUID(),
+      key: 'dir/ключ with spaces',
+      size: 1,
+      etag: 'e',
+      contentType: null,
+      headers: {},
+      userMetadata: {},
+      checksums: {},
+      checksumType: null,
+      parts: null,
+      spool: [{ path: 'y/1', size: 1 }],
+    });
+    const theirs = (await keys.findActive(otherKey, 'raw', { key: 'dir/ключ with spaces', versionId: NULL_VERSION }))?.object;
+    expect(theirs?.tenantId).toBe(other);
+    expect(theirs?.size).toBe(1);
+    expect((await keys.findActive(accessKeyId, 'raw', { key: 'dir/ключ with spaces', versionId: NULL_VERSION }))?.object).toStrictEqual(expected);
   });
 });

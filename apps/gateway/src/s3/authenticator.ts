@@ -20,12 +20,16 @@ export class Authenticator {
     this.box = new SealedBox(config.masterKey.id, config.masterKey.key.reveal());
   }
 
-  async authenticate(request: SigV4Request, bucketName?: string): Promise<Caller> {
+  /**
+   * @param bucketName the bucket the request names, read in the same round trip as the key
+   * @param object the object version a read names, read in that round trip too (GET and HEAD)
+   */
+  async authenticate(request: SigV4Request, bucketName?: string, object?: { key: string; versionId: string }): Promise<Caller> {
     const auth = parseAuthorization(request, new Date());
     if (auth.service !== 's3') {
       throw new FerryError(FerryErrorCode.AuthorizationMalformed, `credential scope names service "${auth.service}", expected "s3"`);
     }
-    const owner = await this.keys.findActive(auth.accessKeyId, bucketName);
+    const owner = await this.keys.findActive(auth.accessKeyId, bucketName, object);
     if (!owner) {
       throw new FerryError(FerryErrorCode.InvalidAccessKeyId, 'The AWS Access Key Id you provided does not exist in our records.');
     }
@@ -44,6 +48,7 @@ export class Authenticator {
       auth,
       signing,
       bucket: owner.bucket,
+      ...(object && owner.object !== undefined ? { object: { ...object, version: owner.object } } : {}),
     };
   }
 }

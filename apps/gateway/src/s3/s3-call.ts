@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Request, Response } from 'express';
-import type { BucketEntity, BucketsRepository } from '@ferry/catalog';
+import type { BucketEntity, BucketsRepository, ObjectVersionEntity } from '@ferry/catalog';
 import type { ParsedAuthorization, SigningContext } from '@ferry/s3';
 import type { Address } from './addressing.js';
 
@@ -19,6 +19,8 @@ export interface Caller {
   signing: SigningContext;
   /** The request's bucket, read with the access key (undefined: not looked up; null: none). */
   bucket?: BucketEntity | null;
+  /** The object version a GET or HEAD names, read with the access key and the bucket (version null: none). */
+  object?: { key: string; versionId: string; version: ObjectVersionEntity | null };
 }
 
 /** One S3 request as the dispatcher and operations see it. */

@@ -2,6 +2,7 @@ import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { NULL_VERSION } from '@ferry/catalog';
 import { BucketOperations } from '../operations/bucket.operations.js';
 import { CopyObjectOperation } from '../operations/copy-object.operation.js';
 import { MultipartOperations } from '../operations/multipart.operations.js';
@@ -11,7 +12,7 @@ import { ObjectOperations } from '../operations/object.operations.js';
 import { SosapiOperations } from '../sosapi/sosapi.operations.js';
 import { isSosapiKey } from '../sosapi/sosapi.xml.js';
 import { GATEWAY_LOGGER } from '../gateway.tokens.js';
-import { resolveAddress } from './addressing.js';
+import { resolveAddress, type Address } from './addressing.js';
 import { Authenticator } from './authenticator.js';
 import { newRequestId, sendError } from './responder.js';
 import type { BucketCall, Caller, ObjectCall, S3Call } from './s3-call.js';
@@ -99,8 +100,13 @@ export class S3Dispatcher implements NestMiddleware {
       const address = resolveAddress(rawPath, req.headers.host, this.config.s3Domains);
       resource = address.bucket ? `/${address.bucket}${address.key ? `/${address.key}` : ''}` : '/';
       const query = new URLSearchParams(queryAt === -1 ? '' : rawUrl.slice(queryAt + 1));
-      const caller = await this.authenticator.authenticate({ method: req.method, rawUrl, headers: req.headers }, address.bucket);
-      const operation = resolveOperation(req.method, address, query, req.headers['x-amz-copy-source'] !== undefined);
+      const copySource = req.headers['x-amz-copy-source'] !== undefined;
+      const caller = await this.authenticator.authenticate(
+        { method: req.method, rawUrl, headers: req.headers },
+        address.bucket,
+        objectToRead(req.method, address, query, copySource),
+      );
+      const operation = resolveOperation(req.method, address, query, copySource);
       // every authenticated request is metered, refused ones included, as S3 providers bill them
       this.meter.request(caller.tenantId, requestClass(operation));
       checkAccess(caller, operation);
@@ -140,4 +146,20 @@ function headerBytes(req: Request): number {
   let total = 0;
   for (const part of req.rawHeaders) total += part.length + 2;
   return total;
+}
+
+/**
+ * The object version a GetObject or HeadObject names (the null version: versioned reads are not
+ * served), so that its row comes in the access key's round trip. Anything else, and a request that
+ * names no valid operation (it fails once authenticated, as before), reads no object with the key.
+ */
+function objectToRead(method: string, address: Address, query: URLSearchParams, copySource: boolean): { key: string; versionId: string } | undefined {
+  if ((method !== 'GET' && method !== 'HEAD') || !address.key || query.has('versionId')) return undefined;
+  let operation: S3Operation;
+  try {
+    operation = resolveOperation(method, address, query, copySource);
+  } catch {
+    return undefined;
+  }
+  return operation === S3Operation.GetObject || operation === S3Operation.HeadObject ? { key: address.key, versionId: NULL_VERSION } : undefined;
 }

@@ -4,8 +4,10 @@ import { DataSource } from 'typeorm';
 import { AccessKeyEntity } from '../entities/access-key.entity.js';
 import type { TenantStatus } from '../entities/tenant.entity.js';
 import { BucketEntity, type VersioningState } from '../entities/bucket.entity.js';
+import { ObjectVersionEntity } from '../entities/object-version.entity.js';
 import type { NewAccessKey } from './tenants.repository.js';
 import { preparedRows } from './prepared.js';
+import { RawRows } from './raw-rows.js';
 
 export interface KeyOwner {
   accessKeyId: string;
@@ -18,10 +20,14 @@ export interface KeyOwner {
   masterKeyId: string;
   /** The bucket the request named, looked up with the key: null when the tenant has none of that name. */
   bucket?: BucketEntity | null;
+  /** The object version the request named, looked up with the key and the bucket: null when there is none. */
+  object?: ObjectVersionEntity | null;
 }
 
 @Injectable()
 export class AccessKeysRepository {
+  private objectRows?: RawRows<ObjectVersionEntity>;
+
   constructor(private readonly db: DataSource) {}
 
   async create(tenantId: string, key: NewAccessKey): Promise<AccessKeyEntity> {
@@ -48,16 +54,20 @@ export class AccessKeysRepository {
    * of the name comes in the same round trip (null when it has none): the key decides the tenant,
    * so the bucket can never be another tenant's.
    */
-  async findActive(accessKeyId: string, bucketName?: string): Promise<KeyOwner | undefined> {
+  async findActive(accessKeyId: string, bucketName?: string, object?: { key: string; versionId: string }): Promise<KeyOwner | undefined> {
+    if (object && bucketName === undefined) throw new Error('an object is looked up with its bucket');
+    this.objectRows ??= new RawRows(this.db, ObjectVersionEntity, 'o', 'o_');
     const rows = (await preparedRows(
       this.db,
       `SELECT k.access_key_id, k.tenant_id, t.status, t.lease_expires_at, t.block_reads, t.container, k.secret_sealed, k.master_key_id,
               b.id AS bucket_id, b.name AS bucket_name, b.versioning AS bucket_versioning, b.created_at AS bucket_created_at
+              ${object ? `, ${this.objectRows.columns}` : ''}
          FROM access_keys k
          JOIN tenants t ON t.id = k.tenant_id
          LEFT JOIN buckets b ON b.tenant_id = k.tenant_id AND b.name = $2
+         ${object ? 'LEFT JOIN objects o ON o.tenant_id = k.tenant_id AND o.bucket_id = b.id AND o.key = $3 AND o.version_id = $4' : ''}
         WHERE k.access_key_id = $1 AND k.status = 'active'`,
-      [accessKeyId, bucketName ?? null],
+      object ? [accessKeyId, bucketName, object.key, object.versionId] : [accessKeyId, bucketName ?? null],
     )) as {
       access_key_id: string;
       tenant_id: string;
@@ -71,6 +81,8 @@ export class AccessKeysRepository {
       bucket_name: string | null;
       bucket_versioning: VersioningState | null;
       bucket_created_at: Date | null;
+      /** The object's columns follow as o_<column> when an object was asked for. */
+      o_id?: string | null;
     }[];
     const row = rows[0];
     if (!row) return undefined;
@@ -96,6 +108,7 @@ export class AccessKeysRepository {
       secretSealed: row.secret_sealed,
       masterKeyId: row.master_key_id,
       bucket,
+      ...(object ? { object: row.o_id ? this.objectRows.map(row as unknown as Record<string, unknown>) : null } : {}),
     };
   }
 }

@@ -11,24 +11,29 @@ export class RawRows<T> {
   readonly columns: string;
   private readonly fields: { property: string; column: string; transformers: ValueTransformer[] }[];
 
+  /**
+   * @param prefix when the entity's columns share a row with other tables' (a join), each is
+   *   selected as `<prefix><column>` and read back under that name
+   */
   constructor(
     db: DataSource,
     private readonly entity: new () => T,
     alias: string,
+    private readonly prefix = '',
   ) {
     this.fields = db.getMetadata(entity).columns.map((column) => ({
       property: column.propertyName,
       column: column.databaseName,
       transformers: column.transformer === undefined ? [] : [column.transformer].flat(),
     }));
-    this.columns = this.fields.map((field) => `${alias}."${field.column}"`).join(', ');
+    this.columns = this.fields.map((field) => `${alias}."${field.column}"${prefix ? ` AS "${prefix}${field.column}"` : ''}`).join(', ');
   }
 
   map(row: Record<string, unknown>): T {
     const out = new this.entity() as Record<string, unknown>;
     for (const { property, column, transformers } of this.fields) {
       // transformers apply in reverse order when reading, as TypeORM applies them
-      out[property] = transformers.reduceRight((value, transformer) => transformer.from(value) as unknown, row[column]);
+      out[property] = transformers.reduceRight((value, transformer) => transformer.from(value) as unknown, row[this.prefix + column]);
     }
     return out as T;
   }
