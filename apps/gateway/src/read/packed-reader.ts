@@ -9,7 +9,6 @@ import { PackFetcher } from './pack.fetcher.js';
 import { FETCH_BYTES, ReadSlabs } from './read.slabs.js';
 import type { ByteRange } from './range.js';
 
-
 interface Fetch {
   packId: string;
   packSize: number;
