@@ -52,9 +52,9 @@ describe('chunk-level cache: chunks read from another object’s spool files', (
     db = await new DataSource({ type: 'postgres', url: ferry.config.databaseUrl.reveal() }).initialize();
     const fetcher = ferry.gateway.app.get(PackFetcher);
     const read = fetcher.read.bind(fetcher);
-    fetcher.read = async (container, packId, packSize, start, length) => {
+    fetcher.read = async (container, packId, packSize, start, length, reach) => {
       fetched.push(length);
-      return read(container, packId, packSize, start, length);
+      return read(container, packId, packSize, start, length, reach);
     };
     alice = await ferry.tenant('alice');
     bob = await ferry.tenant('bob');

@@ -157,4 +157,23 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     expect(slabs.large.allocated).toBe(3);
     expect(slabs.small.allocated).toBe(1);
   });
+
+  it('reads ahead at once, as far as the reader says it will go and no further, on a first read', async () => {
+    const packs = fetcher(4 * MiB, 16 * MiB);
+    const read = async (at: number, length: number, reach?: number) => {
+      const got = await packs.read(containerA, packId, packA.length, at, length, reach);
+      expect(got.bytes.equals(packA.subarray(at, at + length))).toBe(true);
+      got.release();
+    };
+    // an object whose frames run from 1 MiB to 3.5 MiB: one request for all of them
+    await read(MiB, 500_000, 3.5 * MiB);
+    for (let at = MiB + 500_000; at + 500_000 <= 3.5 * MiB; at += 500_000) await read(at, 500_000);
+    expect(blobs.reads.map((entry) => [entry.offset, entry.count])).toEqual([[MiB, 2.5 * MiB]]);
+    // a reach beyond aheadBytes is cut to it
+    await read(10 * MiB, 1000, 19 * MiB);
+    expect(blobs.reads.at(-1)).toMatchObject({ offset: 10 * MiB, count: 4 * MiB });
+    // a reach no further than the read itself: the read alone
+    await read(16 * MiB, 1000, 16 * MiB + 1000);
+    expect(blobs.reads.at(-1)).toMatchObject({ offset: 16 * MiB, count: 1000 });
+  });
 });

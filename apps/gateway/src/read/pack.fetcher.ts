@@ -61,8 +61,12 @@ export class PackFetcher {
     private readonly slabs: ReadSlabs,
   ) {}
 
-  /** `length` bytes of the pack from `start`; release them when done. */
-  async read(container: string, packId: string, packSize: number, start: number, length: number): Promise<PackBytes> {
+  /**
+   * `length` bytes of the pack from `start`; release them when done. `reach`: how far into the pack
+   * the reader knows it will go in order (the end of the object's frames that follow in this pack):
+   * a first read reads ahead that far at once, never further (up to `aheadBytes`).
+   */
+  async read(container: string, packId: string, packSize: number, start: number, length: number, reach = start + length): Promise<PackBytes> {
     const key = `${container}/${packId}`;
     const end = start + length;
     const spans = this.byPack.get(key) ?? [];
@@ -72,9 +76,9 @@ export class PackFetcher {
       return this.view(covering, start, length);
     }
     const { aheadBytes, cacheBytes } = this.config.read;
-    const ahead = Math.min(packSize, start + aheadBytes);
     const continues = spans.some((span) => span.start < start && start <= span.end);
-    if (!continues || ahead <= end || ahead - start > cacheBytes) {
+    const ahead = Math.min(packSize, start + aheadBytes, continues ? Infinity : reach);
+    if (ahead <= end || ahead - start > cacheBytes) {
       // this range alone, handed over as fetched
       this.remember({ key, start, end, readers: 0, fetching: false, forgotten: false });
       const pool = this.slabs.sized(length);

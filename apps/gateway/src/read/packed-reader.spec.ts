@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '@ferry/catalog';
-import { firstCovering, planFetches } from './packed-reader.js';
+import { firstCovering, planFetches, reaches } from './packed-reader.js';
 
 const MiB = 1024 * 1024;
 
@@ -79,5 +79,30 @@ describe('planning the fetches of a packed read', () => {
       ['p', 200, 100, 1],
       ['p', 300, 200, 2],
     ]);
+  });
+
+  it('tells each fetch how far the read goes through its pack in order, up to a gap, another pack or a cached chunk', () => {
+    // 24 chunks of 1 MiB in 300 KiB frames: three fetches of 8 chunks, one after another in pack p;
+    // then a gap in p, then pack q, then a cached chunk and the rest of q
+    const entries = manifest([
+      ...run('p', 24, 300_000, MiB),
+      ...run('p', 2, 300_000, MiB, 10_000_000),
+      ...run('q', 2, 300_000, MiB),
+      { pack: 'q', frameOffset: 600_000, frameLength: 300_000, plainLength: MiB, cached: true },
+      ...run('q', 2, 300_000, MiB, 900_000),
+    ]);
+    const fetches = planFetches(entries, { start: 0, end: 31 * MiB - 1 });
+    expect(shape(fetches)).toEqual([
+      ['p', 0, 2_400_000, 8],
+      ['p', 2_400_000, 2_400_000, 8],
+      ['p', 4_800_000, 2_400_000, 8],
+      ['p', 10_000_000, 600_000, 2],
+      ['q', 0, 600_000, 2],
+      ['q', 600_000, 300_000, 1],
+      ['q', 900_000, 600_000, 2],
+    ]);
+    const reach = reaches(fetches);
+    // (the cached chunk's own fetch, if its spool copy fails, goes on through the frames after it)
+    expect(fetches.map((fetch) => reach.get(fetch))).toEqual([7_200_000, 7_200_000, 7_200_000, 10_600_000, 600_000, 1_500_000, 1_500_000]);
   });
 });

@@ -63,6 +63,7 @@ export class PackedReader {
     const covered = manifest.length === 0 ? 0 : manifest[manifest.length - 1].offset + manifest[manifest.length - 1].length;
     if (covered !== size) throw new Error(`${what}: its manifest covers ${covered} of ${size} bytes`);
     const fetches = planFetches(manifest, range);
+    const reach = reaches(fetches);
     let keys = await this.keyring.forTenant(tenantId);
     if (fetches.some((fetch) => !hasKey(keys, fetch.keyNumber))) {
       // rotated by another process since this one cached the keys
@@ -71,7 +72,7 @@ export class PackedReader {
     }
     // The frames are a view of a slab until decoded; the plaintext goes into a slab lent to the reader.
     const fromPack = async (fetch: Fetch): Promise<Buffer> => {
-      const frames = await this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length);
+      const frames = await this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length, reach.get(fetch));
       const plainSlabs = this.slabs.sized(fetch.plainBytes);
       const into = plainSlabs?.take().subarray(0, fetch.plainBytes);
       try {
@@ -169,6 +170,22 @@ function hasKey(keys: TenantKeys, number: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * For each fetch from a pack, the end of the run of fetches that follow it in the same pack without
+ * a gap: how far the read will go through that pack in order, which a first fetch may read at once.
+ */
+export function reaches(fetches: Fetch[]): Map<Fetch, number> {
+  const reach = new Map<Fetch, number>();
+  for (let i = fetches.length - 1; i >= 0; i--) {
+    const fetch = fetches[i];
+    const next = fetches[i + 1];
+    const end = fetch.start + fetch.length;
+    const follows = next && !next.entries[0].cached && next.packId === fetch.packId && next.start === end;
+    reach.set(fetch, follows ? reach.get(next)! : end);
+  }
+  return reach;
 }
 
 /** Index of the first entry whose bytes reach `position`. */
