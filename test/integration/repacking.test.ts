@@ -123,6 +123,31 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     expect(usage.dedupRatio).toBeGreaterThan(2.5);
   });
 
+  it('lays out each object’s frames together in a pack, though objects are repacked at once', async () => {
+    await ferry.stopWorker();
+    const bodies = [0, 1, 2, 3, 4, 5].map((i) => seeded(60 + i, 17 * MiB));
+    await Promise.all(bodies.map((body, i) => alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: `together-${i}.bin`, Body: body }))));
+    await ferry.startWorker();
+    await settle(alice);
+    const rows = (await db.query(
+      `SELECT o.key, c.pack_id, c.frame_offset, c.frame_length FROM object_chunks m JOIN objects o ON o.id = m.object_id
+         JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
+        WHERE o.tenant_id = $1 AND o.key LIKE 'together-%' ORDER BY o.key, m.seq`,
+      [alice.id],
+    )) as { key: string; pack_id: string; frame_offset: string; frame_length: number }[];
+    // within each pack, an object's frames follow one another without another object's in between
+    const runs = new Map<string, { end: number; runs: number }>();
+    for (const row of rows) {
+      const at = `${row.key}/${row.pack_id}`;
+      const run = runs.get(at);
+      if (!run || run.end !== Number(row.frame_offset)) runs.set(at, { end: 0, runs: (run?.runs ?? 0) + 1 });
+      runs.get(at)!.end = Number(row.frame_offset) + row.frame_length;
+    }
+    expect(rows.length).toBeGreaterThanOrEqual(6 * 8);
+    expect([...runs.values()].map((run) => run.runs)).toEqual([...runs.values()].map(() => 1));
+    for (const [i, body] of bodies.entries()) expect((await get(alice.s3, 'backups', `together-${i}.bin`)).equals(body)).toBe(true);
+  });
+
   it('keeps tenants apart: the same bytes get other chunk ids and land in the other container', async () => {
     const first = seeded(1, 24 * MiB);
     await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'same-bytes.img', Body: first }));

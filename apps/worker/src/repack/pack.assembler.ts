@@ -56,12 +56,16 @@ export class PackAssembler implements OnApplicationShutdown {
     while (this.uploading >= MAX_UPLOADING) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
-  /** Appends frames to the tenant's open pack; the promise settles once they are durable. */
-  append(target: PackTarget, frames: EncodedFrame[]): Promise<void>[] {
+  /**
+   * Appends frames of one object to the tenant's open pack (laid out together with the object's
+   * other frames there); the promise settles once they are durable.
+   */
+  append(target: PackTarget, objectId: string, frames: EncodedFrame[]): Promise<void>[] {
     const settled = new Set<Promise<void>>();
     for (const frame of frames) {
       const pack = this.packFor(target);
-      pack.placed.push(pack.builder.append({ id: toBuffer(frame.id), frame: toBuffer(frame.frame), plainLength: frame.plainLength, codec: frame.codec }));
+      const chunk = { id: toBuffer(frame.id), frame: toBuffer(frame.frame), plainLength: frame.plainLength, codec: frame.codec };
+      pack.placed.push(pack.builder.append(chunk, objectId));
       settled.add(pack.committed);
       if (pack.builder.size >= this.config.packing.targetBytes) this.seal(pack);
       else this.linger(pack);

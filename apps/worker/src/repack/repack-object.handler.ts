@@ -69,7 +69,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     const { tenantId, id: objectId } = object;
     for (;;) {
       const claimed = await this.chunks.claim(tenantId, objectId, chunks);
-      const pending = await this.store(target, pieces, chunks, claimed);
+      const pending = await this.store(target, objectId, pieces, chunks, claimed);
       const context = await this.chunks.putEventContext(tenantId, objectId);
       if (!context) {
         await Promise.allSettled(pending);
@@ -93,7 +93,13 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   }
 
   /** Encodes the claimed chunks in worker threads and hands their frames to the open pack. */
-  private async store(target: PackTarget, pieces: { path: string; size: number }[], chunks: CutChunk[], claimed: Set<string>): Promise<Promise<void>[]> {
+  private async store(
+    target: PackTarget,
+    objectId: string,
+    pieces: { path: string; size: number }[],
+    chunks: CutChunk[],
+    claimed: Set<string>,
+  ): Promise<Promise<void>[]> {
     const mine = new Map<string, CutChunk>();
     for (const chunk of chunks) {
       const hex = chunk.id.toString('hex');
@@ -123,14 +129,14 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       // a failure surfaces when it is awaited; until then it must not count as unhandled
       encoding.catch(() => undefined);
       try {
-        if (previous) pending.push(...this.assembler.append(target, await previous));
+        if (previous) pending.push(...this.assembler.append(target, objectId, await previous));
       } catch (error) {
         await encoding.catch(() => undefined);
         throw error;
       }
       previous = encoding;
     }
-    if (previous) pending.push(...this.assembler.append(target, await previous));
+    if (previous) pending.push(...this.assembler.append(target, objectId, await previous));
     return pending;
   }
 

@@ -37,6 +37,33 @@ describe('PackBuilder', () => {
     }
   });
 
+  it('lays out the frames of each group together, groups in order of first appearance', () => {
+    const packId = randomUUID();
+    const builder = new PackBuilder(packId, randomUUID(), 1);
+    const chunk = (n: number) => encodeChunk(KEY, id(n), plain(n));
+    // two objects repacked at once, their frames arriving interleaved, and one frame of no group
+    const order: [number, string | undefined][] = [[1, 'a'], [2, 'b'], [3, 'a'], [4, 'b'], [5, undefined], [6, 'a']];
+    const frames = new Map(order.map(([n]) => [n, chunk(n)]));
+    const entries = new Map(order.map(([n, group]) => [n, builder.append(frames.get(n)!, group)]));
+    const parts = builder.seal(KEY, []);
+    const laidOut = [1, 3, 6, 2, 4, 5];
+    laidOut.forEach((n, i) => expect(parts[1 + i]).toBe(frames.get(n)!.frame));
+    let offset = PACK_HEADER_BYTES;
+    for (const n of laidOut) {
+      expect(entries.get(n)!.offset).toBe(offset);
+      offset += frames.get(n)!.frame.length;
+    }
+    const pack = Buffer.concat(parts);
+    const trailer = decodePackTrailer(pack.subarray(pack.length - PACK_TRAILER_BYTES));
+    expect(trailer.indexOffset).toBe(offset);
+    const index = decodePackIndex(KEY, packId, 1, pack.subarray(trailer.indexOffset, trailer.indexOffset + trailer.indexLength));
+    expect(index.chunks.map((entry) => entry.offset)).toEqual(laidOut.map((n) => entries.get(n)!.offset));
+    for (const n of laidOut) {
+      const entry = entries.get(n)!;
+      expect(decodeChunk(KEY, entry.id, entry.codec, entry.plainLength, pack.subarray(entry.offset, entry.offset + entry.frameLength)).equals(plain(n))).toBe(true);
+    }
+  });
+
   it('refuses appends and a second seal once sealed', () => {
     const builder = new PackBuilder(randomUUID(), randomUUID(), 1);
     builder.seal(KEY, []);

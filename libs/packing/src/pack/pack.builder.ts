@@ -11,11 +11,14 @@ import {
 /**
  * Collects encoded chunk frames for one pack and lays them out as docs/format.md says. It copies
  * nothing: seal() returns the pieces in order, so a 32 MiB pack goes to Blob without one big concat.
+ *
+ * Frames appended with a group (the object they belong to) are laid out together, in the order the
+ * groups first appeared, each in the order appended: a worker repacks many objects at once, and a
+ * restore of one of them then reads one run of frames rather than pieces scattered among the others.
  */
 export class PackBuilder {
   private readonly header: Buffer;
-  private readonly frames: Buffer[] = [];
-  private readonly entries: PackChunkEntry[] = [];
+  private readonly appended: { entry: PackChunkEntry; frame: Buffer; group: unknown }[] = [];
   private offset = PACK_HEADER_BYTES;
   private sealed = false;
 
@@ -28,8 +31,12 @@ export class PackBuilder {
     this.header = encodePackHeader(packId, keyNumber);
   }
 
-  /** Adds a frame; the entry says where it will be in the pack (what the catalog's `chunks` row records). */
-  append(chunk: EncodedChunk): PackChunkEntry {
+  /**
+   * Adds a frame, with the frames of `group` when given; the entry says where it will be in the pack
+   * (what the catalog's `chunks` row records): final once the pack is sealed, since grouping may
+   * move it.
+   */
+  append(chunk: EncodedChunk, group?: string): PackChunkEntry {
     if (this.sealed) throw new Error(`pack ${this.packId} is sealed`);
     const frameLength = chunk.frame.length;
     if (frameLength < FRAME_OVERHEAD) throw new RangeError(`frame of ${frameLength} bytes is shorter than nonce and tag`);
@@ -37,10 +44,10 @@ export class PackBuilder {
       throw new RangeError(`stored frame of ${frameLength} bytes for ${chunk.plainLength} bytes of plaintext`);
     }
     const entry: PackChunkEntry = { id: chunk.id, offset: this.offset, frameLength, plainLength: chunk.plainLength, codec: chunk.codec };
-    this.frames.push(chunk.frame);
-    this.entries.push(entry);
+    // an ungrouped frame is a group of its own
+    this.appended.push({ entry, frame: chunk.frame, group: group ?? Symbol() });
     this.offset += frameLength;
-    return { ...entry };
+    return entry;
   }
 
   /** Bytes so far, header included; seal() adds the index frame and the trailer. */
@@ -49,20 +56,36 @@ export class PackBuilder {
   }
 
   get chunkCount(): number {
-    return this.entries.length;
+    return this.appended.length;
   }
 
-  /** The whole pack as buffers in order: header, frames as appended, index frame, trailer. */
+  /**
+   * The whole pack as buffers in order: header, frames (grouped), index frame, trailer. The entries
+   * append() returned now hold their frames' final offsets.
+   */
   seal(dataKey: Buffer, events: CatalogEvent[], createdAt = new Date()): Buffer[] {
     if (this.sealed) throw new Error(`pack ${this.packId} is sealed`);
+    const groups = new Map<unknown, PackBuilder['appended']>();
+    for (const item of this.appended) {
+      const group = groups.get(item.group);
+      if (group) group.push(item);
+      else groups.set(item.group, [item]);
+    }
+    const laidOut = [...groups.values()].flat();
+    let offset = PACK_HEADER_BYTES;
+    for (const { entry } of laidOut) {
+      entry.offset = offset;
+      offset += entry.frameLength;
+    }
+    const entries = laidOut.map((item) => item.entry);
     const index = encodePackIndex(
       dataKey,
-      { version: 1, packId: this.packId, tenantId: this.tenantId, createdAt: createdAt.toISOString(), chunks: this.entries, events },
+      { version: 1, packId: this.packId, tenantId: this.tenantId, createdAt: createdAt.toISOString(), chunks: entries, events },
       this.keyNumber,
     );
     const trailer = encodePackTrailer({ indexOffset: this.offset, indexLength: index.length, keyNumber: this.keyNumber });
     // only now: a seal that threw (a bad key, say) leaves the builder usable
     this.sealed = true;
-    return [this.header, ...this.frames, index, trailer];
+    return [this.header, ...laidOut.map((item) => item.frame), index, trailer];
   }
 }
