@@ -70,13 +70,15 @@ export class PackedReader {
       this.keyring.forget(tenantId);
       keys = await this.keyring.forTenant(tenantId);
     }
-    // The frames are a view of a slab until decoded; the plaintext goes into a slab lent to the reader.
-    const fromPack = async (fetch: Fetch): Promise<Buffer> => {
+    // The frames are a view of a slab until decoded; the plaintext goes into a slab whose requested
+    // bytes are lent to the reader.
+    const fromPack = async (fetch: Fetch): Promise<Buffer[]> => {
       const frames = await this.fetcher.read(container, fetch.packId, fetch.packSize, fetch.start, fetch.length, reach.get(fetch));
       const plainSlabs = this.slabs.sized(fetch.plainBytes);
       const into = plainSlabs?.take().subarray(0, fetch.plainBytes);
+      let plain: Buffer;
       try {
-        return await this.pool.decode({
+        plain = await this.pool.decode({
           frames: frames.bytes,
           dataKey: keys.dataKey(fetch.keyNumber),
           chunks: fetch.entries.map((entry) => ({
@@ -94,6 +96,10 @@ export class PackedReader {
       } finally {
         frames.release();
       }
+      if (!into) return slice(fetch, range, plain);
+      const pieces = slice(fetch, range, plain).map((piece) => plainSlabs!.lend(piece));
+      plainSlabs!.settle(into);
+      return pieces;
     };
     const fromCache = async (fetch: Fetch): Promise<Buffer | undefined> => {
       const [entry] = fetch.entries;
@@ -113,13 +119,7 @@ export class PackedReader {
     };
     const load = async (fetch: Fetch): Promise<Buffer[]> => {
       const cached = await fromCache(fetch);
-      if (cached) return slice(fetch, range, cached);
-      const plain = await fromPack(fetch);
-      const slabs = this.slabs.owner(plain);
-      if (!slabs) return slice(fetch, range, plain);
-      const pieces = slice(fetch, range, plain).map((piece) => slabs.lend(piece));
-      slabs.settle(plain);
-      return pieces;
+      return cached ? slice(fetch, range, cached) : fromPack(fetch);
     };
     // The first fetch is decoded before the response starts, so a damaged start becomes an error
     // status rather than a cut connection.

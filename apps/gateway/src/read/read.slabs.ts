@@ -26,9 +26,4 @@ export class ReadSlabs {
     if (bytes <= this.large.slabBytes) return this.large;
     return undefined;
   }
-
-  /** The pool that handed out `view`'s slab and may still lend it. */
-  owner(view: Uint8Array): SlabPool | undefined {
-    return [this.small, this.large].find((pool) => pool.owns(view));
-  }
 }
