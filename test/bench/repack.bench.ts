@@ -16,6 +16,7 @@
  * markdown section for docs/benchmarks.md to stdout (it does not edit the docs itself).
  * Each round first waits (up to a minute) for the machine to be quiet, and every timed step records
  * the CPU the rest of the machine spent meanwhile, so a round disturbed by someone else's work shows.
+ * REPACK_BENCH_DRAIN_ONLY=1 runs only the drains and the direct uploads (diagnosis only).
  * REPACK_BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the gateway and every worker (threads included)
  * there (the cold reads get a gateway, and so a profile, of their own); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
@@ -412,6 +413,12 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       requestCount(round, `direct-${set.prefix}`, set.bytes, counts);
     }
     await directProxied.delete();
+    if (process.env.REPACK_BENCH_DRAIN_ONLY) {
+      await stopWorker();
+      await direct.delete();
+      process.stderr.write(`\n${roundTable(results, round)}\n`);
+      continue;
+    }
 
     // (3) warm restore: every object is still in the spool cache
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the drain set is no longer all in the spool cache');

@@ -159,6 +159,47 @@ describe('FastCdcChunker (streaming)', () => {
     expect(spanning.data.equals(input.subarray(spanning.offset, spanning.offset + spanning.length))).toBe(true);
   });
 
+  it('says where chunks end without keeping the pieces, which can all be read into one buffer', () => {
+    const next = prng(22);
+    for (const [p, size, input] of [
+      [DEFAULT_CHUNKING, () => 1 + (next() % (5 * MiB)), randomBytes(40 * MiB + 321, 21)],
+      [SMALL, () => [0, 1, 1023, 4093, 64 * KiB][next() % 5], randomBytes(3 * MiB + 5, 23)],
+    ] as const) {
+      const chunker = new FastCdcChunker(p);
+      // one buffer for every piece, overwritten each time: a chunker that kept a view of it would cut
+      // (and the hashes below would cover) bytes that are no longer there
+      const scratch = Buffer.alloc(5 * MiB);
+      const ends: number[] = [];
+      const hashes: string[] = [];
+      let hash = createHash('sha256');
+      for (let at = 0; at < input.length; ) {
+        const piece = scratch.subarray(0, Math.min(size(), input.length - at));
+        input.copy(piece, 0, at);
+        let from = 0;
+        for (const end of chunker.ends(piece)) {
+          expect(end).toBeGreaterThan(from);
+          hashes.push(hash.update(piece.subarray(from, end)).digest('hex'));
+          hash = createHash('sha256');
+          ends.push(at + end);
+          from = end;
+        }
+        hash.update(piece.subarray(from));
+        at += piece.length;
+        piece.fill(0xa5);
+      }
+      const last = chunker.finishEnds();
+      if (last > 0) {
+        hashes.push(hash.digest('hex'));
+        ends.push(input.length);
+      }
+      expect(ends).toEqual(cutPointEnds(input, p));
+      expect(ends.at(-1)! - (ends.at(-2) ?? 0)).toBe(last);
+      const whole = chunkBuffer(input, p);
+      expect(hashes).toEqual(whole.map((chunk) => createHash('sha256').update(chunk.data).digest('hex')));
+      expect(chunker.finishEnds()).toBe(0);
+    }
+  });
+
   it('starts over after finish, and an empty input has no chunks', () => {
     const chunker = new FastCdcChunker(SMALL);
     expect(chunker.finish()).toEqual([]);

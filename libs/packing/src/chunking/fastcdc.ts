@@ -165,16 +165,23 @@ export function chunkBuffer(input: Buffer, params: ChunkingParams = DEFAULT_CHUN
 /**
  * Streaming FastCDC: feed the input in pieces of any size and get the same chunks as `chunkBuffer`
  * over the concatenation. Each byte is hashed once, as it arrives (no rescans while waiting for
- * `maxSize` bytes). A chunk lying inside one pushed piece is a view of that piece (no copy), so the
- * caller must not reuse a pushed buffer; a chunk spanning pieces is concatenated once, when cut.
- * Held back between calls: at most `maxSize - 1` bytes of the unfinished chunk, as views that keep
- * their pieces alive (so about maxSize + one piece with the usual 1–4 MiB reads).
+ * `maxSize` bytes).
+ *
+ * Two ways to feed it; one chunker takes one of them from start to finish:
+ * - `push` hands out chunks with their bytes. A chunk lying inside one pushed piece is a view of that
+ *   piece (no copy), so the caller must not reuse a pushed buffer; a chunk spanning pieces is
+ *   concatenated once, when cut. Held back between calls: at most `maxSize - 1` bytes of the
+ *   unfinished chunk, as views that keep their pieces alive (so about maxSize + one piece with the
+ *   usual 1–4 MiB reads).
+ * - `ends` only says where chunks end and keeps nothing of the piece, so the caller can read every
+ *   piece into the same buffer and hash each chunk as its bytes go by (packing.thread's `cut`).
  */
 export class FastCdcChunker {
   private readonly c: Cutter;
-  /** Bytes of the unfinished chunk from earlier pieces (views, not copies). */
+  /** Bytes of the unfinished chunk from earlier pieces (views, not copies; `push` only). */
   private parts: Buffer[] = [];
-  private partsLength = 0;
+  /** How many bytes of the unfinished chunk came in earlier pieces. */
+  private held = 0;
   private readonly state = { hash: 0 };
   /** Offset of the unfinished chunk in the whole input. */
   private offset = 0;
@@ -184,14 +191,30 @@ export class FastCdcChunker {
   }
 
   push(data: Buffer): Chunk[] {
-    const { min, max, center, maskS, maskL } = this.c;
     const out: Chunk[] = [];
+    let begin = 0;
+    for (const end of this.ends(data)) {
+      out.push(this.emit(data, begin, end));
+      begin = end;
+    }
+    if (begin < data.length) this.parts.push(begin === 0 ? data : data.subarray(begin));
+    return out;
+  }
+
+  /**
+   * Where the chunks that end inside `data` end (indices into `data`, ascending, past each chunk's
+   * last byte). The first starts after the bytes held from earlier pieces; what follows the last is
+   * held for the next call. `data` is not kept.
+   */
+  ends(data: Uint8Array): number[] {
+    const { min, max, center, maskS, maskL } = this.c;
+    const out: number[] = [];
     const n = data.length;
     let begin = 0; // where the unfinished chunk's bytes start within `data`
     let pos = 0; // next byte of `data` to hash
     for (;;) {
       // data[i] sits at chunk-relative position i + base
-      const base = this.partsLength - begin;
+      const base = this.held - begin;
       // bytes before `min` are never hashed: the crate starts each chunk's hash at min_size
       if (pos + base < min) pos = Math.min(n, min - base);
       let at = -1;
@@ -209,28 +232,45 @@ export class FastCdcChunker {
         if (at < 0 && pos + base === max) at = pos;
       }
       if (at < 0) break;
-      out.push(this.emit(data, begin, at));
+      out.push(at);
+      this.held = 0;
+      this.state.hash = 0;
       begin = pos = at;
     }
-    if (begin < n) {
-      this.parts.push(begin === 0 ? data : data.subarray(begin));
-      this.partsLength += n - begin;
-    }
+    this.held += n - begin;
     return out;
   }
 
   /** Emits what is left as the last chunk (the only one that may be below `minSize`) and resets the chunker. */
   finish(): Chunk[] {
-    const out = this.partsLength === 0 ? [] : [this.emit(Buffer.alloc(0), 0, 0)];
-    this.offset = 0;
+    const out = this.held === 0 ? [] : [this.emit(Buffer.alloc(0), 0, 0)];
+    this.reset();
     return out;
   }
 
-  /** The unfinished chunk ends at `data[end]`: hand it out and start the next one. */
+  /**
+   * The length of the last chunk, what is still held (0: there is none), for `ends`; resets the
+   * chunker. The only chunk that may be below `minSize`.
+   */
+  finishEnds(): number {
+    const last = this.held;
+    this.reset();
+    return last;
+  }
+
+  private reset(): void {
+    this.parts = [];
+    this.held = 0;
+    this.state.hash = 0;
+    this.offset = 0;
+  }
+
+  /** The unfinished chunk ends at `data[end]` (`ends` has already started the next one): hand it out. */
   private emit(data: Buffer, begin: number, end: number): Chunk {
-    const length = this.partsLength + end - begin;
+    const earlier = this.parts.reduce((sum, part) => sum + part.length, 0);
+    const length = earlier + end - begin;
     let bytes: Buffer;
-    if (this.partsLength === 0) bytes = data.subarray(begin, end);
+    if (earlier === 0) bytes = data.subarray(begin, end);
     else if (end === begin && this.parts.length === 1) bytes = this.parts[0];
     else {
       if (end > begin) this.parts.push(data.subarray(begin, end));
@@ -239,8 +279,6 @@ export class FastCdcChunker {
     const chunk: Chunk = { offset: this.offset, length, data: bytes };
     this.offset += length;
     this.parts = [];
-    this.partsLength = 0;
-    this.state.hash = 0;
     return chunk;
   }
 }

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, type Hmac } from 'node:crypto';
 
 /** A chunk id is HMAC-SHA256 of the chunk's plaintext under the tenant's chunk-id key (docs/format.md). */
 export const CHUNK_ID_BYTES = 32;
@@ -10,8 +10,13 @@ const ENCODED_ID = /^[A-Za-z0-9_-]{43}$/;
  * catalog nor a container can confirm that two tenants hold the same data.
  */
 export function chunkIdOf(idKey: Buffer, data: Buffer): Buffer {
+  return chunkIdHash(idKey).update(data).digest();
+}
+
+/** The same id, fed piece by piece: `update` with the chunk's bytes in order, then `digest`. */
+export function chunkIdHash(idKey: Buffer): Hmac {
   if (idKey.length !== 32) throw new RangeError(`chunk-id key must be 32 bytes, not ${idKey.length}`);
-  return createHmac('sha256', idKey).update(data).digest();
+  return createHmac('sha256', idKey);
 }
 
 export const encodeChunkId = (id: Buffer): string => {
