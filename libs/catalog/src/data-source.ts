@@ -11,6 +11,7 @@ import { UsageCounter1764200000000 } from './migrations/1764200000000-usage-coun
 import { TenantAccess1764200000001 } from './migrations/1764200000001-tenant-access.js';
 import { OrderedRefs1764200000002 } from './migrations/1764200000002-ordered-refs.js';
 import { ChunkCache1764400000000 } from './migrations/1764400000000-chunk-cache.js';
+import { CommitManifest1764500000000 } from './migrations/1764500000000-commit-manifest.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -21,7 +22,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000, CommitManifest1764500000000];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

@@ -189,31 +189,26 @@ export class ChunksRepository {
   }
 
   /**
-   * Writes an object's manifest and marks it stored, in one transaction. The manifest's foreign key
-   * locks the chunk rows it names, so a collector cannot remove a chunk this ingest deduplicated
-   * against: either the collector ran first (`chunk-gone`: store it again) or it sees refs > 0.
+   * Writes an object's manifest and marks it stored, atomically and in one round trip (the
+   * `commit_manifest` function). The manifest's foreign key locks the chunk rows it names, so a
+   * collector cannot remove a chunk this ingest deduplicated against: either the collector ran first
+   * (`chunk-gone`: store it again) or it sees refs > 0. The object's spool files stay as the recovery
+   * cache, and its chunks are pointed at them.
    */
   async commitManifest(tenantId: string, objectId: string, chunks: CutChunk[]): Promise<ManifestCommit> {
+    const whole = uniqueById(chunks.filter((chunk) => !chunk.skip));
     try {
-      return await this.db.transaction(async (tx) => {
-        const [, updated] = (await tx.query(
-          `UPDATE objects SET state = 'stored', packed = true, stored_at = now()
-            WHERE tenant_id = $1 AND id = $2 AND state = 'staged'`,
-          [tenantId, objectId],
-        )) as [unknown, number];
-        if (updated === 0) return 'object-gone';
-        await insertManifest(tx.query.bind(tx), tenantId, objectId, chunks);
-        // this object's spool files stay as the recovery cache: its chunks can be read from them
-        // (rows already locked, in key order, by the manifest's trigger)
-        const whole = uniqueById(chunks.filter((chunk) => !chunk.skip));
-        await tx.query(
-          `UPDATE chunks c SET cached_in = $2, cached_at = m.off
-             FROM unnest($3::bytea[], $4::bigint[]) AS m (id, off)
-            WHERE c.tenant_id = $1 AND c.id = m.id`,
-          [tenantId, objectId, whole.map((chunk) => chunk.id), whole.map((chunk) => chunk.offset)],
-        );
-        return 'stored';
-      });
+      const [row] = (await preparedRows(this.db, `SELECT commit_manifest($1, $2, $3, $4, $5, $6, $7, $8) AS stored`, [
+        tenantId,
+        objectId,
+        chunks.map((c) => c.id),
+        chunks.map((c) => c.offset),
+        chunks.map((c) => c.length),
+        chunks.map((c) => c.skip ?? 0),
+        whole.map((c) => c.id),
+        whole.map((c) => c.offset),
+      ])) as { stored: boolean }[];
+      return row.stored ? 'stored' : 'object-gone';
     } catch (error) {
       if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) return 'chunk-gone';
       throw error;

@@ -9,7 +9,7 @@ interface PgPool {
 }
 
 /**
- * Rows of a hot read, run as a named prepared statement on the data source's own pg pool: each
+ * Rows of a hot statement, run as a named prepared statement on the data source's own pg pool: each
  * connection parses and plans the SQL once and then only binds and executes it. For the reads of
  * every GET (the key, the object row, the manifest) this measured here about half the Postgres
  * CPU per query (107-133 -> 60 us for an object-row lookup) and a third less on the client side.
