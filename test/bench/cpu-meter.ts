@@ -30,22 +30,36 @@ export async function pidsNamed(name: string): Promise<number[]> {
   return pids;
 }
 
+/** Each role's processes at one moment, with the CPU seconds each had spent by then. */
+export type CpuSnapshot = Record<string, Map<number, number>>;
+
 /**
  * CPU seconds spent by each role (a named set of processes) between two snapshots: where a
  * workload's CPU goes, which on a shared 2-core VM moves far less from run to run than MB/s does.
+ * Counted process by process, since a role's processes come and go meanwhile: Postgres backends
+ * start with a new worker's connections and end when a pool closes idle ones. A process that
+ * appears counts from zero. One that ends takes its time with it, which then shows as the rest
+ * of the machine's. Summing the role first would let such an exit cancel the others' work out.
  */
 export class CpuMeter {
   constructor(private readonly roles: () => Promise<CpuRoles>) {}
 
-  async snapshot(): Promise<CpuSeconds> {
-    const result: CpuSeconds = {};
+  async snapshot(): Promise<CpuSnapshot> {
+    const result: CpuSnapshot = {};
     for (const [role, pids] of Object.entries(await this.roles())) {
-      result[role] = (await Promise.all(pids.map(processSeconds))).reduce((sum, seconds) => sum + seconds, 0);
+      const seconds = await Promise.all(pids.map(processSeconds));
+      result[role] = new Map(pids.map((pid, i) => [pid, seconds[i]]));
     }
     return result;
   }
 
-  static between(before: CpuSeconds, after: CpuSeconds): CpuSeconds {
-    return Object.fromEntries(Object.keys(after).map((role) => [role, Math.max(0, after[role] - (before[role] ?? 0))]));
+  static between(before: CpuSnapshot, after: CpuSnapshot): CpuSeconds {
+    const spent: CpuSeconds = {};
+    for (const [role, pids] of Object.entries(after)) {
+      let sum = 0;
+      for (const [pid, seconds] of pids) sum += Math.max(0, seconds - (before[role]?.get(pid) ?? 0));
+      spent[role] = sum;
+    }
+    return spent;
   }
 }
