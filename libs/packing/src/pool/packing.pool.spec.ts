@@ -1,6 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeChunk, type EncodedChunk } from '../pack/chunk-frame.js';
+import { chunkBuffer, DEFAULT_CHUNKING } from '../chunking/fastcdc.js';
+import { chunkIdOf } from '../crypto/chunk-id.js';
+import { decodeChunk, encodeChunk, type EncodedChunk } from '../pack/chunk-frame.js';
 import { PackingPool } from './packing.pool.js';
 
 const KEY = createHash('sha256').update('pool data key').digest();
@@ -75,5 +80,63 @@ describe('PackingPool.decode', () => {
     await expect(pool.decode({ frames: wrongKey.frames, dataKey: randomBytes(32), chunks: wrongKey.chunks })).rejects.toThrow(/tag does not match/);
     const intact = fetchOf(encoded);
     expect((await pool.decode({ frames: intact.frames, dataKey: KEY, chunks: intact.chunks })).equals(Buffer.concat(plains))).toBe(true);
+  });
+});
+
+describe('PackingPool.cut and encode', () => {
+  let pool: PackingPool;
+  let dir: string;
+  beforeAll(async () => {
+    // one thread: every task reuses the same read buffers, so a task that left bytes behind in them
+    // (or a chunker that kept a view of one) would show as wrong ids or wrong frames
+    pool = await PackingPool.start(1);
+    dir = await mkdtemp(join(tmpdir(), 'ferry-pool-'));
+  });
+  afterAll(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('cuts objects spread over spool files and encodes their chunks, interleaved, into frames that decode to the same bytes', async () => {
+    const idKey = createHash('sha256').update('pool id key').digest();
+    const objects = [
+      Buffer.concat([text(5 * 1024 * 1024 + 17, 1), randomBytes(3 * 1024 * 1024), text(2 * 1024 * 1024, 2)]),
+      Buffer.concat([randomBytes(6 * 1024 * 1024 + 5), text(1024 * 1024, 3)]),
+    ];
+    // the first object in three spool files of uneven sizes, as a multipart upload leaves it
+    const splits = [[0, 4 * 1024 * 1024 + 3, 7 * 1024 * 1024, objects[0].length], [0, objects[1].length]];
+    const pieces = await Promise.all(
+      objects.map((object, o) =>
+        Promise.all(
+          splits[o].slice(1).map(async (end, i) => {
+            const path = join(dir, `object-${o}-${i}`);
+            await writeFile(path, object.subarray(splits[o][i], end));
+            return { path, size: end - splits[o][i] };
+          }),
+        ),
+      ),
+    );
+    const cuts = await Promise.all(pieces.map((files) => pool.cut({ pieces: files, idKey, params: DEFAULT_CHUNKING })));
+    for (const [o, cut] of cuts.entries()) {
+      const expected = chunkBuffer(objects[o]);
+      expect(cut.offsets).toEqual(expected.map((chunk) => chunk.offset));
+      expect(cut.lengths).toEqual(expected.map((chunk) => chunk.length));
+      expect(Buffer.from(cut.ids)).toEqual(Buffer.concat(expected.map((chunk) => chunkIdOf(idKey, chunk.data))));
+    }
+    const chunks = cuts.map((cut) => cut.offsets.map((offset, i) => ({ id: Buffer.from(cut.ids.subarray(i * 32, i * 32 + 32)), offset, length: cut.lengths[i] })));
+    // two chunks at a time, alternating between the objects
+    for (let i = 0; i < Math.max(...chunks.map((list) => list.length)); i += 2) {
+      for (const o of [0, 1]) {
+        const batch = chunks[o].slice(i, i + 2);
+        if (batch.length === 0) continue;
+        const frames = await pool.encode({ pieces: pieces[o], chunks: batch, dataKey: KEY, zstdLevel: 1 });
+        expect(frames).toHaveLength(batch.length);
+        for (const [k, frame] of frames.entries()) {
+          const chunk = batch[k];
+          const plain = decodeChunk(KEY, Buffer.from(frame.id), frame.codec, frame.plainLength, Buffer.from(frame.frame.buffer, frame.frame.byteOffset, frame.frame.byteLength));
+          expect(plain.equals(objects[o].subarray(chunk.offset, chunk.offset + chunk.length))).toBe(true);
+        }
+      }
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { move } from 'piscina';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { FastCdcChunker, type ChunkingParams } from '../chunking/fastcdc.js';
 import { CHUNK_ID_BYTES, chunkIdHash, chunkIdOf } from '../crypto/chunk-id.js';
 import { decodeChunk, encodeChunk, type ChunkCodec } from '../pack/chunk-frame.js';
@@ -160,7 +160,13 @@ export async function encode(task: EncodeTask): Promise<EncodedFrame[]> {
       }
     }),
   );
-  return frames;
+  // Each frame owns its memory, which moves to the caller rather than being copied there: a posted
+  // result is otherwise cloned, a second allocation and copy of every stored byte.
+  const buffers = frames.map(({ frame }) => {
+    if (frame.byteOffset !== 0 || frame.byteLength !== frame.buffer.byteLength) throw new Error('a frame does not own its memory');
+    return frame.buffer;
+  });
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: frames }) as unknown as EncodedFrame[];
 }
 
 /**
