@@ -97,8 +97,11 @@ describe('read slabs: reused buffers never mix the bytes of concurrent reads', (
     const allocated = slabs.large.allocated + slabs.small.allocated;
     await readAll();
     await Promise.all([abandon('random-8.bin'), readAll()]);
-    // the second and third rounds found the slabs of the first free again (the read-ahead cache holds some)
-    expect(slabs.large.allocated + slabs.small.allocated - allocated).toBeLessThanOrEqual(16);
+    // The second and third rounds found the slabs of the first free again (the read-ahead cache
+    // holds some). Not none: 16 concurrent reads may hold more slabs at a peak than a pool keeps
+    // idle, and how many depends on timing (13, 16 and 17 were seen). A slab that never came back
+    // would cost one per read: well over a hundred here.
+    expect(slabs.large.allocated + slabs.small.allocated - allocated).toBeLessThanOrEqual(32);
     expect(slabs.large.idleCount + slabs.small.idleCount).toBeGreaterThan(0);
   });
 });
