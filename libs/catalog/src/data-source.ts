@@ -12,6 +12,7 @@ import { TenantAccess1764200000001 } from './migrations/1764200000001-tenant-acc
 import { OrderedRefs1764200000002 } from './migrations/1764200000002-ordered-refs.js';
 import { ChunkCache1764400000000 } from './migrations/1764400000000-chunk-cache.js';
 import { CommitManifest1764500000000 } from './migrations/1764500000000-commit-manifest.js';
+import { UsageUpdateRow1764600000000 } from './migrations/1764600000000-usage-update-row.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -22,7 +23,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000, CommitManifest1764500000000];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000, CommitManifest1764500000000, UsageUpdateRow1764600000000];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {
