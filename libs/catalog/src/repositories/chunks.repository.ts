@@ -97,7 +97,9 @@ export class ChunksRepository {
     if (chunks.length === 0) return new Set();
     // in key order, as every claimer: two claims of shared chunks then queue instead of deadlocking
     const unique = uniqueById(chunks).sort((a, b) => Buffer.compare(a.id, b.id));
-    const rows = (await this.db.query(
+    // prepared: parsing and planning this statement anew cost Postgres more than running it
+    const rows = (await preparedRows(
+      this.db,
       `WITH wanted AS (SELECT * FROM unnest($2::bytea[], $3::int[]) AS w (id, plain_length)),
        inserted AS (
          INSERT INTO chunks (tenant_id, id, plain_length, claimed_at, claimed_by)
@@ -261,7 +263,8 @@ export class ChunksRepository {
 
   /** The next catalog event number and the object's bucket name, for its `object.put` event. */
   async putEventContext(tenantId: string, objectId: string): Promise<{ seq: number; bucket: string } | undefined> {
-    const [row] = (await this.db.query(
+    const [row] = (await preparedRows(
+      this.db,
       `SELECT b.name, nextval('catalog_event_seq')::bigint AS seq
          FROM objects o JOIN buckets b ON b.id = o.bucket_id AND b.tenant_id = o.tenant_id
         WHERE o.tenant_id = $1 AND o.id = $2`,
