@@ -37,6 +37,8 @@ export interface RepackResults {
   backups: BackupResult[];
   /** Seconds from spawning a worker to its "worker ready", for every drain. */
   workerReady: number[];
+  /** The same, by drain row id (`drain-big`, `drain-small`), one per round. */
+  readyByDrain: Record<string, number[]>;
   /** How long each round waited for the machine to be quiet before it started, and whether it got so. */
   quietWaits: { waited: number; quiet: boolean }[];
   dataset: {
@@ -123,6 +125,13 @@ function targetTable(results: RepackResults): string[] {
   for (const [set, label] of [['big', '64 MiB objects'], ['small', '1 MiB objects']] as const) {
     lines.push(
       `| drain MB/s (spool → Blob), ${label} | ${spread(mb(`drain-${set}`), 1)} | ${spread(mb(`direct-${set}`), 1)} (direct upload) | ${spread(ratios(results, spec(`drain-${set}`)), 2, '×')} | ≥ 200 MB/s | ${verdict(mb(`drain-${set}`), (value) => value >= 200)} |`,
+    );
+    // A worker in service is already up when a backlog forms; this row leaves its start-up out
+    const ready = results.readyByDrain[`drain-${set}`] ?? [];
+    const running = (results.samples[`drain-${set}`] ?? []).map((sample, round) => sample.bytes / 1e6 / (sample.seconds - (ready[round] ?? Number.NaN)));
+    const direct = mb(`direct-${set}`);
+    lines.push(
+      `| drain MB/s once the worker is ready (its start-up left out), ${label} | ${spread(running, 1)} | ${spread(direct, 1)} (direct upload) | ${spread(running.map((value, round) => value / direct[round]), 2, '×')} | ≥ 200 MB/s | ${verdict(running, (value) => value >= 200)} |`,
     );
   }
   const ferryWrites = requestsOf(results, 'ferry-small').map(writesPerGiB);

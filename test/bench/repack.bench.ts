@@ -374,6 +374,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     backups: [],
     quietWaits: [],
     workerReady: [],
+    readyByDrain: {},
     dataset: {
       big: { count: BIG_COUNT, size: BIG },
       small: { count: SMALL_COUNT, size: SMALL },
@@ -403,6 +404,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       record(`drain-${set.prefix}`, drained.sample);
       requestCount(round, `ferry-${set.prefix}`, set.bytes, drained.counts);
       results.workerReady.push(drained.ready);
+      (results.readyByDrain[`drain-${set.prefix}`] ??= []).push(drained.ready);
     }
     // the worker (48 h cache window) stays up, idle: everything is stored and still in the spool
 
