@@ -12,7 +12,7 @@ import {
   TenantEntity,
   TenantsRepository,
 } from '@ferry/catalog';
-import { freshDatabase } from '@ferry/testing';
+import { freshDatabase, newObjectVersion } from '@ferry/testing';
 
 /**
  * The hot reads that skip TypeORM's query builder (RawRows) must give exactly what TypeORM gives for
@@ -97,19 +97,7 @@ describe('rows read with plain SQL match what TypeORM reads (real Postgres)', ()
     );
     const otherBucket = await new BucketsRepository(db).create(other, 'raw');
     expect((await keys.findActive(otherKey, 'raw', { key: 'dir/ключ with spaces', versionId: NULL_VERSION }))?.object).toBeNull();
-    await objects.putNullVersion(other, otherBucket.id, `ferry-${other}`, {
-      id: randomUUID(),
-      key: 'dir/ключ with spaces',
-      size: 1,
-      etag: 'e',
-      contentType: null,
-      headers: {},
-      userMetadata: {},
-      checksums: {},
-      checksumType: null,
-      parts: null,
-      spool: [{ path: 'y/1', size: 1 }],
-    });
+    await objects.putNullVersion(other, otherBucket.id, `ferry-${other}`, newObjectVersion('dir/ключ with spaces', 1, { spool: [{ path: 'y/1', size: 1 }] }));
     const theirs = (await keys.findActive(otherKey, 'raw', { key: 'dir/ключ with spaces', versionId: NULL_VERSION }))?.object;
     expect(theirs?.tenantId).toBe(other);
     expect(theirs?.size).toBe(1);

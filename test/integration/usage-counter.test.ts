@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { BucketsRepository, catalogDataSourceOptions, ObjectsRepository, runMigrations, TenantsRepository, type NewObjectVersion } from '@ferry/catalog';
-import { freshDatabase } from '@ferry/testing';
+import { BucketsRepository, catalogDataSourceOptions, ObjectsRepository, runMigrations, TenantsRepository } from '@ferry/catalog';
+import { freshDatabase, newObjectVersion } from '@ferry/testing';
 
 /**
  * The per-tenant usage counter (`tenant_usage`, kept by triggers) against real Postgres: exact after
@@ -34,20 +34,6 @@ describe('tenant usage counter (real Postgres)', () => {
     return { tenantId, bucketId: bucket.id };
   }
 
-  const version = (key: string, size: number): NewObjectVersion => ({
-    id: randomUUID(),
-    key,
-    size,
-    etag: 'e',
-    contentType: null,
-    headers: {},
-    userMetadata: {},
-    checksums: {},
-    checksumType: null,
-    parts: null,
-    spool: [{ path: `x/${key}`, size }],
-  });
-
   async function usage(tenantId: string): Promise<{ keptBytes: number; objects: number }> {
     const [row] = (await db.query(`SELECT kept_bytes, objects FROM tenant_usage WHERE tenant_id = $1`, [tenantId])) as { kept_bytes: string; objects: string }[];
     return { keptBytes: Number(row.kept_bytes), objects: Number(row.objects) };
@@ -65,13 +51,13 @@ describe('tenant usage counter (real Postgres)', () => {
   it('follows inserts, overwrites, updates of every counted column and deletes, for its own tenant only', async () => {
     const a = await tenantWithBucket();
     const b = await tenantWithBucket();
-    await objects.putNullVersion(b.tenantId, b.bucketId, `ferry-${b.tenantId}`, version('other', 77));
+    await objects.putNullVersion(b.tenantId, b.bucketId, `ferry-${b.tenantId}`, newObjectVersion('other', 77));
     const bBefore = await usage(b.tenantId);
     expect(bBefore).toEqual({ keptBytes: 77, objects: 1 });
 
-    const first = version('k1', 1000);
+    const first = newObjectVersion('k1', 1000);
     await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, first);
-    await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, version('k2', 300));
+    await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, newObjectVersion('k2', 300));
     expect(await usage(a.tenantId)).toEqual({ keptBytes: 1300, objects: 2 });
 
     // the updates that really run (stored by the worker, cache evicted, no longer latest) count nothing
@@ -80,7 +66,7 @@ describe('tenant usage counter (real Postgres)', () => {
     expect(await usage(a.tenantId)).toEqual({ keptBytes: 1300, objects: 2 });
 
     // an overwrite of the same key replaces what it counts
-    await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, version('k2', 50));
+    await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, newObjectVersion('k2', 50));
     expect(await usage(a.tenantId)).toEqual({ keptBytes: 1050, objects: 2 });
 
     // every counted column, alone and together, on one row and on several in one statement
@@ -97,7 +83,7 @@ describe('tenant usage counter (real Postgres)', () => {
     expect(await usage(a.tenantId)).toEqual(await counted(a.tenantId));
 
     // a row moved to another tenant leaves one counter for the other
-    const moved = version('k3', 400);
+    const moved = newObjectVersion('k3', 400);
     await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, moved);
     await db.query(`UPDATE objects SET tenant_id = $2, bucket_id = $3 WHERE tenant_id = $1 AND id = $4`, [a.tenantId, b.tenantId, b.bucketId, moved.id]);
     expect(await usage(a.tenantId)).toEqual({ keptBytes: 110, objects: 2 });

@@ -1,2 +1,3 @@
 export * from './databases.js';
 export * from './test-config.js';
+export * from './builders.js';
