@@ -60,7 +60,7 @@ describe('tenant usage counter (real Postgres)', () => {
     await objects.putNullVersion(a.tenantId, a.bucketId, `ferry-${a.tenantId}`, newObjectVersion('k2', 300));
     expect(await usage(a.tenantId)).toEqual({ keptBytes: 1300, objects: 2 });
 
-    // the updates that really run (stored by the worker, cache evicted, no longer latest) count nothing
+    // updates of other columns (stored by the worker, cache dropped, and any other) count nothing
     await db.query(`UPDATE objects SET state = 'stored', packed = true, stored_at = now() WHERE tenant_id = $1`, [a.tenantId]);
     await db.query(`UPDATE objects SET spool = NULL, is_latest = false WHERE tenant_id = $1 AND id = $2`, [a.tenantId, first.id]);
     expect(await usage(a.tenantId)).toEqual({ keptBytes: 1300, objects: 2 });

@@ -5,11 +5,11 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * As a statement trigger with transition tables (migration 1764200000000) it copied every updated
  * row into two tuplestores and ran a grouped UPDATE of `tenant_usage` for every UPDATE of `objects`,
  * although nothing updates an object's size, delete-marker flag or tenant: the updates that do run
- * (an object stored by the worker, a version no longer the latest after a PUT, the recovery cache
- * evicted) change none of them. Measured here on a warm connection, marking one object stored took
- * 0.40-0.45 ms with that trigger and 0.06-0.10 ms without it, for every object repacked. A row
- * trigger with `UPDATE OF` and a `WHEN` condition is not even queued for such rows, and still keeps
- * the counter exact should any statement change those columns.
+ * (an object stored by the worker, its recovery cache dropped) change none of them. Measured here
+ * on a warm connection, marking one object stored took 0.40-0.45 ms with that trigger and
+ * 0.06-0.10 ms without it, for every object repacked. A row trigger with `UPDATE OF` and a `WHEN`
+ * condition is not even queued for such rows, and still keeps the counter exact should any
+ * statement change those columns.
  */
 export class UsageUpdateRow1764600000000 implements MigrationInterface {
   name = 'UsageUpdateRow1764600000000';
