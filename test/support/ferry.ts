@@ -12,6 +12,7 @@ import { createConsoleApp } from '../../apps/console/src/console.app.js';
 import { createGateway, type GatewayServer } from '../../apps/gateway/src/gateway.app.js';
 import { createLedger, type LedgerServer } from '../../apps/ledger/src/ledger.app.js';
 import { createWorker } from '../../apps/worker/src/worker.app.js';
+import { flushQueueKeys } from './faults.js';
 
 export interface TenantSession {
   id: string;
@@ -137,6 +138,8 @@ export class FerryUnderTest {
     await this.console.close();
     await this.stopLedger();
     await this.dropDb();
+    // the Redis server outlives the run (CI's and developers' alike): leave none of this run's jobs
+    await flushQueueKeys(this.config);
   }
 }
 
