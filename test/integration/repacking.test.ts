@@ -315,12 +315,19 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await collector.handle();
     expect(await chunkIds(bob)).toEqual([]);
     expect(ids.length).toBeGreaterThan(0);
-    // what remains are packs that only carry catalog events (puts and deletes a rebuild must see)
-    const remaining = (await listBlobs(ferry.config, container(bob))).map((blob) => blob.name).sort();
-    const packs = (await db.query(
-      `SELECT p.id, p.event_count, (SELECT count(*)::int FROM chunks c WHERE c.pack_id = p.id) AS chunks FROM packs p WHERE p.tenant_id = $1`,
-      [bob.id],
-    )) as { id: string; event_count: number; chunks: number }[];
+    // what remains are packs that only carry catalog events (puts and deletes a rebuild must see);
+    // the delete events go out in a pack of their own, which may still be uploading: its row is
+    // written first, so the blobs and the rows are compared until they agree (or the wait ends)
+    let remaining: string[] = [];
+    let packs: { id: string; event_count: number; chunks: number }[] = [];
+    await eventually(async () => {
+      remaining = (await listBlobs(ferry.config, container(bob))).map((blob) => blob.name).sort();
+      packs = (await db.query(
+        `SELECT p.id, p.event_count, (SELECT count(*)::int FROM chunks c WHERE c.pack_id = p.id) AS chunks FROM packs p WHERE p.tenant_id = $1`,
+        [bob.id],
+      )) as { id: string; event_count: number; chunks: number }[];
+      return remaining.length === packs.length + 1;
+    }, 10_000);
     expect(remaining).toEqual(['ferry/keyring', ...packs.map((pack) => `packs/${pack.id}`)].sort());
     expect(packs.every((pack) => pack.chunks === 0 && pack.event_count > 0)).toBe(true);
   });
