@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import type { Logger } from '@ferry/common';
+import { SlabPool, type Logger } from '@ferry/common';
 import { ChunksRepository } from '@ferry/catalog';
-import { PackBuilder, packBlobName, type CatalogEvent, type EncodedFrame, type PackChunkEntry, type TenantKeys } from '@ferry/packing';
+import {
+  DEFAULT_CHUNKING,
+  FRAME_OVERHEAD,
+  PackBuilder,
+  packBlobName,
+  type CatalogEvent,
+  type EncodedFrame,
+  type PackChunkEntry,
+  type TenantKeys,
+} from '@ferry/packing';
 import { BlobStore } from '@ferry/storage';
 import { WORKER_LOGGER } from '../worker.tokens.js';
 
@@ -22,6 +31,8 @@ interface OpenPack {
   committed: Promise<void>;
   settle: { resolve: () => void; reject: (error: unknown) => void };
   timer?: NodeJS.Timeout;
+  /** The memory its frames are copied into, once it has one. */
+  arena?: Buffer;
 }
 
 /** Packs being uploaded at once, across tenants: bounds the memory they hold. */
@@ -43,13 +54,22 @@ export class PackAssembler implements OnApplicationShutdown {
   private readonly roomWaiters: (() => void)[] = [];
   /** Jobs that have added all they will and wait for their packs. */
   private waiting = 0;
+  /**
+   * Each pack's frames are copied into memory reused from pack to pack: the frames come from encode
+   * slabs, and a pack's worth of new memory for every pack made V8 run a full collection every few
+   * dozen MiB (docs/benchmarks.md). A pack is sealed once it reaches the target size, so it holds at
+   * most the target plus one frame of the largest chunk; one kept free for each pack uploading.
+   */
+  private readonly arenas: SlabPool;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     @Inject(WORKER_LOGGER) private readonly logger: Logger,
     private readonly chunks: ChunksRepository,
     private readonly blobs: BlobStore,
-  ) {}
+  ) {
+    this.arenas = new SlabPool(config.packing.targetBytes + DEFAULT_CHUNKING.maxSize + FRAME_OVERHEAD, MAX_UPLOADING);
+  }
 
   /** Resolves when fewer than MAX_UPLOADING packs are in flight: callers wait before encoding more. */
   async room(): Promise<void> {
@@ -58,7 +78,8 @@ export class PackAssembler implements OnApplicationShutdown {
 
   /**
    * Appends frames of one object to the tenant's open pack (laid out together with the object's
-   * other frames there); the promise settles once they are durable.
+   * other frames there), copying them: their memory may be reused once this returns. The promises
+   * settle once they are durable.
    */
   append(target: PackTarget, objectId: string, frames: EncodedFrame[]): Promise<void>[] {
     const settled = new Set<Promise<void>>();
@@ -123,7 +144,7 @@ export class PackAssembler implements OnApplicationShutdown {
     // a pack nobody awaits any more (all its jobs failed) must not crash the process
     committed.catch(() => undefined);
     const pack: OpenPack = {
-      builder: new PackBuilder(randomUUID(), target.tenantId, target.keys.current.number),
+      builder: new PackBuilder(randomUUID(), target.tenantId, target.keys.current.number, () => (pack.arena = this.arenas.take())),
       placed: [],
       target,
       dataKey: target.keys.current.key,
@@ -174,6 +195,8 @@ export class PackAssembler implements OnApplicationShutdown {
         chunks: entries.map((entry) => ({ id: entry.id, frameOffset: entry.offset, frameLength: entry.frameLength, codec: entry.codec })),
       });
       this.logger.debug({ tenantId: target.tenantId, packId: builder.packId, bytes: size, chunks: entries.length, events: pack.events.length }, 'pack written');
+      // only after a write that succeeded: a failed one may have left its bytes with a socket
+      if (pack.arena) this.arenas.settle(pack.arena);
     } finally {
       this.uploading--;
       this.roomWaiters.splice(0).forEach((wake) => wake());

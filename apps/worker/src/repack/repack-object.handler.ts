@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
+import { FerryError, FerryErrorCode, SlabPool, type Logger } from '@ferry/common';
 import { ChunksRepository, ObjectsRepository, TenantsRepository, type CutChunk, type ObjectVersionEntity } from '@ferry/catalog';
 import { JobName, type ForwardObjectPayload } from '@ferry/queue';
-import { DEFAULT_CHUNKING, encodeChunkId, PackingPool, TenantKeyring, type EncodedFrame } from '@ferry/packing';
+import { DEFAULT_CHUNKING, encodeChunkId, FRAME_OVERHEAD, framesBound, PackingPool, TenantKeyring, type EncodedFrame, type SpoolPiece } from '@ferry/packing';
 import { Spool } from '@ferry/storage';
 import type { JobHandler } from '../jobs/job-handler.js';
 import { WORKER_LOGGER } from '../worker.tokens.js';
@@ -12,8 +12,16 @@ import { PackAssembler, type PackTarget } from './pack.assembler.js';
 
 /** Plaintext bytes sent to a worker thread per encode task. */
 const ENCODE_BATCH_BYTES = 8 * 1024 * 1024;
+/** What a batch's frames can take: its plaintext plus a frame's overhead for each of its chunks (a batch has fewer than 64). */
+const ENCODE_SLAB_BYTES = ENCODE_BATCH_BYTES + 64 * FRAME_OVERHEAD;
 /** How often a job waiting for chunks another ingest is storing looks again. */
 const WAIT_STEP_MS = 100;
+
+/** A batch of chunks being encoded into a slab (none for a batch too large for one). */
+interface Encoding {
+  frames: Promise<EncodedFrame[]>;
+  slab?: Buffer;
+}
 
 /**
  * Repacks one acknowledged object from the spool into its tenant's packs (docs/format.md): cut it
@@ -25,6 +33,8 @@ const WAIT_STEP_MS = 100;
 @Injectable()
 export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   readonly job = JobName.ForwardObject;
+  /** The memory worker threads write frames into, reused (SlabPool says why). */
+  private readonly slabs: SlabPool;
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -36,7 +46,10 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     private readonly pool: PackingPool,
     private readonly assembler: PackAssembler,
     private readonly spool: Spool,
-  ) {}
+  ) {
+    // two batches of each job at once: one encoding while the other is appended
+    this.slabs = new SlabPool(ENCODE_SLAB_BYTES, 2 * config.forward.concurrency);
+  }
 
   async handle({ tenantId, objectId }: ForwardObjectPayload): Promise<void> {
     const object = await this.objects.getById(tenantId, objectId);
@@ -120,24 +133,44 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     if (batch.length > 0) batches.push(batch);
     const pending: Promise<void>[] = [];
     // two batches in flight: one encoding while the previous one is appended
-    let previous: Promise<EncodedFrame[]> | undefined;
-    const dataKey = target.keys.current.key;
-    const zstdLevel = this.config.packing.zstdLevel;
+    let previous: Encoding | undefined;
+    const task = { pieces, dataKey: target.keys.current.key, zstdLevel: this.config.packing.zstdLevel };
     for (const next of batches) {
       await this.assembler.room();
-      const encoding = this.pool.encode({ pieces, chunks: next, dataKey, zstdLevel });
-      // a failure surfaces when it is awaited; until then it must not count as unhandled
-      encoding.catch(() => undefined);
+      const encoding = this.encode({ ...task, chunks: next });
       try {
-        if (previous) pending.push(...this.assembler.append(target, objectId, await previous));
+        if (previous) pending.push(...(await this.append(target, objectId, previous)));
       } catch (error) {
-        await encoding.catch(() => undefined);
+        await this.release(encoding);
         throw error;
       }
       previous = encoding;
     }
-    if (previous) pending.push(...this.assembler.append(target, objectId, await previous));
+    if (previous) pending.push(...(await this.append(target, objectId, previous)));
     return pending;
+  }
+
+  private encode(task: { pieces: SpoolPiece[]; chunks: CutChunk[]; dataKey: Buffer; zstdLevel: number }): Encoding {
+    const slab = framesBound(task.chunks) <= this.slabs.slabBytes ? this.slabs.take() : undefined;
+    const frames = this.pool.encode(task, slab);
+    // a failure surfaces when it is awaited; until then it must not count as unhandled
+    frames.catch(() => undefined);
+    return { frames, slab };
+  }
+
+  /** Hands a batch's frames to the open pack, which copies them, and gives its slab back. */
+  private async append(target: PackTarget, objectId: string, encoding: Encoding): Promise<Promise<void>[]> {
+    try {
+      return this.assembler.append(target, objectId, await encoding.frames);
+    } finally {
+      await this.release(encoding);
+    }
+  }
+
+  /** The slab is free once its thread is done with it: when the encode has settled. */
+  private async release(encoding: Encoding): Promise<void> {
+    await encoding.frames.catch(() => undefined);
+    if (encoding.slab) this.slabs.settle(encoding.slab);
   }
 
   /**

@@ -37,15 +37,21 @@ export class PackIntegrityError extends Error {
  * The frame owns its ArrayBuffer (never Buffer's shared pool), so a worker thread can transfer it.
  */
 export function sealFrame(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
-  checkKey(key);
   const frame = Buffer.allocUnsafeSlow(plain.length + FRAME_OVERHEAD);
-  randomFillSync(frame, 0, NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, frame.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
-  cipher.setAAD(aad);
-  let at = NONCE_BYTES + cipher.update(plain).copy(frame, NONCE_BYTES);
-  at += cipher.final().copy(frame, at);
-  cipher.getAuthTag().copy(frame, at);
+  sealFrameInto(key, aad, plain, frame);
   return frame;
+}
+
+/** As sealFrame, into the start of `out` (at least `plain.length + FRAME_OVERHEAD` bytes); returns the frame's length. */
+export function sealFrameInto(key: Buffer, aad: Buffer, plain: Buffer, out: Buffer): number {
+  checkKey(key);
+  if (out.length < plain.length + FRAME_OVERHEAD) throw new RangeError(`${out.length} bytes for a frame of ${plain.length + FRAME_OVERHEAD}`);
+  randomFillSync(out, 0, NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, out.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  let at = NONCE_BYTES + cipher.update(plain).copy(out, NONCE_BYTES);
+  at += cipher.final().copy(out, at);
+  return at + cipher.getAuthTag().copy(out, at);
 }
 
 /** The plaintext of a frame, only once its tag has been checked. */
@@ -75,7 +81,11 @@ function chunkAad(id: Buffer, codec: ChunkCodec, plainLength: number): Buffer {
   return aad;
 }
 
-export function encodeChunk(dataKey: Buffer, id: Buffer, plain: Buffer, compression: { level?: number } | false = { level: 1 }): EncodedChunk {
+/**
+ * The chunk's frame: in a buffer of its own, or written at the start of `into` (at least
+ * `plain.length + FRAME_OVERHEAD` bytes, as a frame is never longer) and returned as a view of it.
+ */
+export function encodeChunk(dataKey: Buffer, id: Buffer, plain: Buffer, compression: { level?: number } | false = { level: 1 }, into?: Buffer): EncodedChunk {
   if (id.length !== ID_BYTES) throw new RangeError(`chunk id must be ${ID_BYTES} bytes, not ${id.length}`);
   if (plain.length > MAX_PLAIN_LENGTH) throw new RangeError(`chunk of ${plain.length} bytes exceeds the u32 length field`);
   let codec = ChunkCodec.Stored;
@@ -89,7 +99,9 @@ export function encodeChunk(dataKey: Buffer, id: Buffer, plain: Buffer, compress
       body = compressed;
     }
   }
-  return { id, frame: sealFrame(dataKey, chunkAad(id, codec, plain.length), body), plainLength: plain.length, codec };
+  const aad = chunkAad(id, codec, plain.length);
+  const frame = into ? into.subarray(0, sealFrameInto(dataKey, aad, body, into)) : sealFrame(dataKey, aad, body);
+  return { id, frame, plainLength: plain.length, codec };
 }
 
 /** Checks what can be checked before decrypting, then decrypts; returns the stored form (maybe zstd). */

@@ -64,6 +64,43 @@ describe('PackBuilder', () => {
     }
   });
 
+  it('with an arena, copies each frame into it, so the frame given may be overwritten at once', () => {
+    const packId = randomUUID();
+    const frames = [1, 2, 3].map((n) => encodeChunk(KEY, id(n), plain(n)));
+    // room for the first two frames only: the third goes into memory of its own
+    const arena = Buffer.alloc(frames[0].frame.length + frames[1].frame.length + 10);
+    let taken = 0;
+    const builder = new PackBuilder(packId, randomUUID(), 1, () => (taken++, arena));
+    expect(taken).toBe(0);
+    const scratch = Buffer.alloc(Math.max(...frames.map((chunk) => chunk.frame.length)));
+    const entries = frames.map((chunk, i) => {
+      // each frame handed over in the same scratch memory, as encode slabs are reused
+      const view = scratch.subarray(0, chunk.frame.copy(scratch));
+      const entry = builder.append({ ...chunk, frame: view }, i === 1 ? 'b' : 'a');
+      scratch.fill(0xee);
+      return entry;
+    });
+    expect(taken).toBe(1);
+    const parts = builder.seal(KEY, []);
+    expect(parts[1].buffer).toBe(arena.buffer);
+    expect(parts[3].buffer).toBe(arena.buffer);
+    expect(parts[2].buffer).not.toBe(arena.buffer);
+    expect(parts[2].buffer).not.toBe(scratch.buffer);
+    const pack = Buffer.concat(parts);
+    for (const [i, entry] of entries.entries()) {
+      const frame = pack.subarray(entry.offset, entry.offset + entry.frameLength);
+      expect(frame.equals(frames[i].frame)).toBe(true);
+      expect(decodeChunk(KEY, entry.id, entry.codec, entry.plainLength, frame).equals(plain(i + 1))).toBe(true);
+    }
+  });
+
+  it('takes no arena for a pack of catalog events only', () => {
+    let taken = 0;
+    const builder = new PackBuilder(randomUUID(), randomUUID(), 1, () => (taken++, Buffer.alloc(1024)));
+    builder.seal(KEY, [{ seq: 1, type: 'bucket.create', at: new Date().toISOString(), bucket: 'b' }]);
+    expect(taken).toBe(0);
+  });
+
   it('refuses appends and a second seal once sealed', () => {
     const builder = new PackBuilder(randomUUID(), randomUUID(), 1);
     builder.seal(KEY, []);

@@ -9,8 +9,14 @@ import {
 } from './pack-format.js';
 
 /**
- * Collects encoded chunk frames for one pack and lays them out as docs/format.md says. It copies
- * nothing: seal() returns the pieces in order, so a 32 MiB pack goes to Blob without one big concat.
+ * Collects encoded chunk frames for one pack and lays them out as docs/format.md says. seal() returns
+ * the pieces in order, so a 32 MiB pack goes to Blob without one big concat.
+ *
+ * Without an arena it copies nothing: it keeps the frames it is given, and the caller must leave
+ * them alone until the pack is written. With an arena (memory the caller reuses from pack to pack),
+ * append() copies each frame into it, so the caller may reuse a frame's memory as soon as append()
+ * returns; a frame that no longer fits goes into memory of its own. The arena is in use until the
+ * pack is written.
  *
  * Frames appended with a group (the object they belong to) are laid out together, in the order the
  * groups first appeared, each in the order appended: a worker repacks many objects at once, and a
@@ -21,11 +27,15 @@ export class PackBuilder {
   private readonly appended: { entry: PackChunkEntry; frame: Buffer; group: unknown }[] = [];
   private offset = PACK_HEADER_BYTES;
   private sealed = false;
+  private arena?: Buffer;
+  private arenaUsed = 0;
 
   constructor(
     readonly packId: string,
     readonly tenantId: string,
     readonly keyNumber: number,
+    /** Called once, at the first frame, for the memory to copy frames into (see above). */
+    private readonly arenaOf?: () => Buffer,
   ) {
     // encoded now so that a bad pack id or key number fails before any chunk is queued for this pack
     this.header = encodePackHeader(packId, keyNumber);
@@ -45,9 +55,20 @@ export class PackBuilder {
     }
     const entry: PackChunkEntry = { id: chunk.id, offset: this.offset, frameLength, plainLength: chunk.plainLength, codec: chunk.codec };
     // an ungrouped frame is a group of its own
-    this.appended.push({ entry, frame: chunk.frame, group: group ?? Symbol() });
+    this.appended.push({ entry, frame: this.keep(chunk.frame), group: group ?? Symbol() });
     this.offset += frameLength;
     return entry;
+  }
+
+  /** The frame as this builder holds it: a copy in the arena (or of its own) when there is an arena. */
+  private keep(frame: Buffer): Buffer {
+    if (!this.arenaOf) return frame;
+    this.arena ??= this.arenaOf();
+    if (this.arenaUsed + frame.length > this.arena.length) return Buffer.from(frame);
+    const kept = this.arena.subarray(this.arenaUsed, this.arenaUsed + frame.length);
+    frame.copy(kept);
+    this.arenaUsed += frame.length;
+    return kept;
   }
 
   /** Bytes so far, header included; seal() adds the index frame and the trailer. */

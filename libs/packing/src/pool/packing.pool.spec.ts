@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkBuffer, DEFAULT_CHUNKING } from '../chunking/fastcdc.js';
 import { chunkIdOf } from '../crypto/chunk-id.js';
-import { decodeChunk, encodeChunk, type EncodedChunk } from '../pack/chunk-frame.js';
+import { decodeChunk, encodeChunk, FRAME_OVERHEAD, type EncodedChunk } from '../pack/chunk-frame.js';
 import { PackingPool } from './packing.pool.js';
+import { framesBound } from './packing.thread.js';
 
 const KEY = createHash('sha256').update('pool data key').digest();
 const id = (n: number) => createHash('sha256').update(`pool chunk ${n}`).digest();
@@ -138,5 +139,29 @@ describe('PackingPool.cut and encode', () => {
         }
       }
     }
+  });
+
+  it('writes the frames into the shared slab it is given, one after another, and refuses one too small', async () => {
+    const object = Buffer.concat([text(600_000, 4), randomBytes(400_000), text(300_000, 5)]);
+    const path = join(dir, 'slab-object');
+    await writeFile(path, object);
+    const pieces = [{ path, size: object.length }];
+    const chunks = [0, 600_000, 1_000_000].map((offset, i, all) => ({ id: id(100 + i), offset, length: (all[i + 1] ?? object.length) - offset }));
+    const bound = framesBound(chunks);
+    expect(bound).toBe(object.length + 3 * FRAME_OVERHEAD);
+    const slab = Buffer.from(new SharedArrayBuffer(bound + 100)).fill(0xaa);
+    const frames = await pool.encode({ pieces, chunks, dataKey: KEY, zstdLevel: 1 }, slab);
+    expect(frames.map((frame) => frame.codec)).toEqual([1, 0, 1]);
+    let at = 0;
+    for (const [i, frame] of frames.entries()) {
+      expect(frame.frame.buffer).toBe(slab.buffer);
+      expect(frame.frame.byteOffset).toBe(at);
+      at += frame.frame.byteLength;
+      const chunk = chunks[i];
+      const plain = decodeChunk(KEY, chunk.id, frame.codec, frame.plainLength, Buffer.from(frame.frame.buffer, frame.frame.byteOffset, frame.frame.byteLength));
+      expect(plain.equals(object.subarray(chunk.offset, chunk.offset + chunk.length))).toBe(true);
+    }
+    await expect(pool.encode({ pieces, chunks, dataKey: KEY, zstdLevel: 1 }, Buffer.from(new SharedArrayBuffer(bound - 1)))).rejects.toThrow(/bytes for frames of up to/);
+    await expect(pool.encode({ pieces, chunks, dataKey: KEY, zstdLevel: 1 }, Buffer.alloc(bound))).rejects.toThrow(/shared memory/);
   });
 });

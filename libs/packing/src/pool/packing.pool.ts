@@ -2,7 +2,18 @@ import { availableParallelism } from 'node:os';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { Piscina } from 'piscina';
 import { CHUNK_ID_BYTES } from '../crypto/chunk-id.js';
-import type { CachedChunkTask, CutResult, CutTask, DecodeChunk, DecodeTask, EncodedFrame, EncodeTask } from './packing.thread.js';
+import {
+  framesBound,
+  type CachedChunkTask,
+  type CutResult,
+  type CutTask,
+  type DecodeChunk,
+  type DecodeTask,
+  type EncodedFrame,
+  type EncodeIntoTask,
+  type EncodeTask,
+  type FramePlacement,
+} from './packing.thread.js';
 import { threadModuleUrl } from './thread-module.js';
 
 /**
@@ -22,8 +33,22 @@ export class PackingPool implements OnApplicationShutdown {
     return this.pool.run(task, { name: 'cut' }) as Promise<CutResult>;
   }
 
-  encode(task: EncodeTask): Promise<EncodedFrame[]> {
-    return this.pool.run(task, { name: 'encode' }) as Promise<EncodedFrame[]>;
+  /**
+   * Compresses and encrypts the chunks into `into`, frame after frame; the frames that resolve are
+   * views of it. `into` is shared memory of at least `framesBound(task.chunks)` bytes (an encode
+   * slab, reused by the caller once it is done with the frames); without it, a buffer of its own.
+   */
+  async encode(task: EncodeTask, into?: Buffer): Promise<EncodedFrame[]> {
+    const out = into ?? Buffer.from(new SharedArrayBuffer(framesBound(task.chunks)));
+    if (!(out.buffer instanceof SharedArrayBuffer)) throw new TypeError('encode can write only into shared memory');
+    const message: EncodeIntoTask = { ...task, into: out };
+    const placements = (await this.pool.run(message, { name: 'encode' })) as FramePlacement[];
+    return placements.map((placed, i) => ({
+      id: task.chunks[i].id,
+      frame: out.subarray(placed.at, placed.at + placed.length),
+      plainLength: placed.plainLength,
+      codec: placed.codec,
+    }));
   }
 
   /**

@@ -1,13 +1,18 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { move } from 'piscina';
 import { FastCdcChunker, type ChunkingParams } from '../chunking/fastcdc.js';
 import { CHUNK_ID_BYTES, chunkIdHash, chunkIdOf } from '../crypto/chunk-id.js';
-import { decodeChunk, encodeChunk, type ChunkCodec } from '../pack/chunk-frame.js';
+import { decodeChunk, encodeChunk, FRAME_OVERHEAD, type ChunkCodec } from '../pack/chunk-frame.js';
 
 /**
  * The CPU-heavy half of repacking, run in worker threads (piscina) so the worker's event loop only
  * moves bytes: cutting and hashing an object's spool files, and compressing and encrypting the
  * chunks the dedup index does not know. Only this lib's own modules and Node are imported here.
+ *
+ * A task runs to its end without yielding: a thread runs one task at a time, so its spool reads are
+ * synchronous. Async reads would each go through libuv's pool threads and back, which cost the worker
+ * as much CPU in those threads as the copying of the bytes itself.
  */
 
 export interface SpoolPiece {
@@ -36,11 +41,29 @@ export interface EncodeTask {
   zstdLevel: number;
 }
 
+/** As posted to a thread: the frames are written one after another into `into` (shared memory). */
+export interface EncodeIntoTask extends EncodeTask {
+  into: Uint8Array;
+}
+
+/** Where a thread wrote each frame in `into`, in the order of the task's chunks. */
+export interface FramePlacement {
+  at: number;
+  length: number;
+  plainLength: number;
+  codec: ChunkCodec;
+}
+
 export interface EncodedFrame {
   id: Uint8Array;
   frame: Uint8Array;
   plainLength: number;
   codec: ChunkCodec;
+}
+
+/** Bytes the frames of `chunks` can take at most: a frame is never longer than its plaintext stored as is. */
+export function framesBound(chunks: readonly { length: number }[]): number {
+  return chunks.reduce((sum, chunk) => sum + chunk.length + FRAME_OVERHEAD, 0);
 }
 
 export interface DecodeChunk {
@@ -77,31 +100,24 @@ export interface CachedChunkTask {
 const READ_BYTES = 4 * 1024 * 1024;
 
 /**
- * Buffers this thread reads spool bytes into, kept between tasks. A fresh multi-MiB buffer costs
+ * The buffer this thread reads spool bytes into, kept between tasks (which never overlap). A fresh multi-MiB buffer costs
  * more than the read itself: glibc maps it to new pages, the read faults them in one by one, and they
  * go back to the kernel when the buffer is collected (allocating and filling 1 GiB in fresh 4 MiB
  * buffers took 0.7-0.9 CPU-s here, half of it in the kernel; in one reused buffer, 0.01). Cutting and
  * encoding 64 MiB of log-like data in one thread took 7.6-8.5 CPU-s per GiB with a new buffer per read
- * (and a concatenation per chunk that spans two reads) and 4.1-5.0 with these.
+ * (and a concatenation per chunk that spans two reads) and 4.1-5.0 with reused ones.
  */
-const scratches: Buffer[] = [];
+let scratch = Buffer.alloc(0);
 
-async function withScratch<T>(bytes: number, work: (scratch: Buffer) => Promise<T>): Promise<T> {
-  // a task that takes one while another task of this thread holds one (tasks interleave at their
-  // awaits) gets one of its own, so no two tasks ever share one
-  let scratch = scratches.pop();
-  if (!scratch || scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, READ_BYTES));
-  try {
-    return await work(scratch);
-  } finally {
-    scratches.push(scratch);
-  }
+function scratchOf(bytes: number): Buffer {
+  if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, READ_BYTES));
+  return scratch;
 }
 
 /** A view of the same memory as a Buffer (what crosses threads arrives as a plain Uint8Array). */
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-export async function cut(task: CutTask): Promise<CutResult> {
+export function cut(task: CutTask): CutResult {
   const idKey = asBuffer(task.idKey);
   const chunker = new FastCdcChunker(task.params);
   const ids: Buffer[] = [];
@@ -119,54 +135,52 @@ export async function cut(task: CutTask): Promise<CutResult> {
     length = 0;
     hash = chunkIdHash(idKey);
   };
-  await withPieces(task.pieces, (handles) =>
-    withScratch(READ_BYTES, async (scratch) => {
-      for (let i = 0; i < handles.length; i++) {
-        const size = task.pieces[i].size;
-        for (let position = 0; position < size; ) {
-          const read = scratch.subarray(0, Math.min(READ_BYTES, size - position));
-          await readFully(handles[i], read, position);
-          position += read.length;
-          let from = 0;
-          for (const to of chunker.ends(read)) {
-            hash.update(read.subarray(from, to));
-            length += to - from;
-            end();
-            from = to;
-          }
-          hash.update(read.subarray(from));
-          length += read.length - from;
+  const buffer = scratchOf(READ_BYTES);
+  withPieces(task.pieces, (fds) => {
+    for (let i = 0; i < fds.length; i++) {
+      const size = task.pieces[i].size;
+      for (let position = 0; position < size; ) {
+        const read = buffer.subarray(0, Math.min(READ_BYTES, size - position));
+        readFully(fds[i], read, position);
+        position += read.length;
+        let from = 0;
+        for (const to of chunker.ends(read)) {
+          hash.update(read.subarray(from, to));
+          length += to - from;
+          end();
+          from = to;
         }
+        hash.update(read.subarray(from));
+        length += read.length - from;
       }
-    }),
-  );
+    }
+  });
   if (chunker.finishEnds() > 0) end();
   return { ids: Buffer.concat(ids), offsets, lengths };
 }
 
-export async function encode(task: EncodeTask): Promise<EncodedFrame[]> {
+/**
+ * Compresses and encrypts the chunks into `task.into`, frame after frame, so that the frames reach
+ * the caller in memory it reuses: frames moved back as buffers of their own were new external memory
+ * for the caller's heap, and V8 answered every few dozen MiB of it with a full collection.
+ */
+export function encode(task: EncodeIntoTask): FramePlacement[] {
   const dataKey = asBuffer(task.dataKey);
+  const into = asBuffer(task.into);
+  if (into.length < framesBound(task.chunks)) throw new RangeError(`${into.length} bytes for frames of up to ${framesBound(task.chunks)}`);
   const compression = task.zstdLevel > 0 ? { level: task.zstdLevel } : false;
-  const frames: EncodedFrame[] = [];
-  const largest = task.chunks.reduce((max, chunk) => Math.max(max, chunk.length), 0);
-  await withPieces(task.pieces, (handles) =>
-    withScratch(largest, async (scratch) => {
-      for (const chunk of task.chunks) {
-        // encodeChunk is done with the plaintext when it returns: the frame is new memory
-        const plain = await readSpan(handles, task.pieces, chunk.offset, chunk.length, scratch);
-        const id = asBuffer(chunk.id);
-        const encoded = encodeChunk(dataKey, id, plain, compression);
-        frames.push({ id: chunk.id, frame: encoded.frame, plainLength: encoded.plainLength, codec: encoded.codec });
-      }
-    }),
-  );
-  // Each frame owns its memory, which moves to the caller rather than being copied there: a posted
-  // result is otherwise cloned, a second allocation and copy of every stored byte.
-  const buffers = frames.map(({ frame }) => {
-    if (frame.byteOffset !== 0 || frame.byteLength !== frame.buffer.byteLength) throw new Error('a frame does not own its memory');
-    return frame.buffer;
+  const placements: FramePlacement[] = [];
+  const plainBuffer = scratchOf(task.chunks.reduce((max, chunk) => Math.max(max, chunk.length), 0));
+  let at = 0;
+  withPieces(task.pieces, (fds) => {
+    for (const chunk of task.chunks) {
+      const plain = readSpan(fds, task.pieces, chunk.offset, chunk.length, plainBuffer);
+      const encoded = encodeChunk(dataKey, asBuffer(chunk.id), plain, compression, into.subarray(at));
+      placements.push({ at, length: encoded.frame.length, plainLength: encoded.plainLength, codec: encoded.codec });
+      at += encoded.frame.length;
+    }
   });
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: frames }) as unknown as EncodedFrame[];
+  return placements;
 }
 
 /**
@@ -197,34 +211,48 @@ export function decode(task: DecodeTask): Uint8Array | number {
  * plaintext, moved to the caller, only if its keyed hash is the chunk's id: bytes that differ (a
  * damaged file, a place that no longer holds the chunk) throw, and the caller reads the pack instead.
  */
-export async function readCached(task: CachedChunkTask): Promise<Uint8Array> {
-  const read = await readObjectSpan(task.pieces, task.offset, task.length);
+export function readCached(task: CachedChunkTask): Uint8Array {
+  const read = withPieces(task.pieces, (fds) => readSpan(fds, task.pieces, task.offset, task.length, Buffer.allocUnsafeSlow(task.length)));
   const id = chunkIdOf(asBuffer(task.idKey), read);
   const expected = asBuffer(task.id);
   if (!id.equals(expected)) throw new Error(`the cached bytes at ${task.offset} are not chunk ${expected.toString('hex')}: they hash to ${id.toString('hex')}`);
-  // a small read may sit in Buffer's shared pool, which must not move
-  const plain = read.byteOffset === 0 && read.byteLength === read.buffer.byteLength ? read : new Uint8Array(read);
-  return move(plain) as Uint8Array;
+  return move(read) as Uint8Array;
 }
 
-async function withPieces<T>(pieces: SpoolPiece[], work: (handles: FileHandle[]) => Promise<T>): Promise<T> {
+function withPieces<T>(pieces: SpoolPiece[], work: (fds: number[]) => T): T {
+  const fds: number[] = [];
+  try {
+    for (const piece of pieces) fds.push(openSync(piece.path, 'r'));
+    return work(fds);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+/** `length` bytes at `offset` of an object spread over `pieces` (its spool files), read on the caller's event loop. */
+export async function readObjectSpan(pieces: SpoolPiece[], offset: number, length: number): Promise<Buffer> {
   const handles: FileHandle[] = [];
   try {
     for (const piece of pieces) handles.push(await open(piece.path, 'r'));
-    return await work(handles);
+    const out = Buffer.allocUnsafe(length);
+    let written = 0;
+    for (const span of spansOf(pieces, offset, length)) {
+      for (let done = 0; done < span.length; ) {
+        const { bytesRead } = await handles[span.piece].read(out, written + done, span.length - done, span.start + done);
+        if (bytesRead === 0) throw new Error(`spool file ended at byte ${span.start + done}`);
+        done += bytesRead;
+      }
+      written += span.length;
+    }
+    return out;
   } finally {
     await Promise.all(handles.map((handle) => handle.close()));
   }
 }
 
-/** `length` bytes at `offset` of an object spread over `pieces` (its spool files). */
-export async function readObjectSpan(pieces: SpoolPiece[], offset: number, length: number): Promise<Buffer> {
-  return withPieces(pieces, (handles) => readSpan(handles, pieces, offset, length));
-}
-
-/** Into `into` when given (its first `length` bytes, returned as a view), else into a new buffer. */
-async function readSpan(handles: FileHandle[], pieces: SpoolPiece[], offset: number, length: number, into?: Buffer): Promise<Buffer> {
-  const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+/** The pieces of `length` bytes at `offset` of an object spread over spool files: which file, where, how many. */
+function spansOf(pieces: SpoolPiece[], offset: number, length: number): { piece: number; start: number; length: number }[] {
+  const spans: { piece: number; start: number; length: number }[] = [];
   let written = 0;
   let base = 0;
   for (let i = 0; i < pieces.length && written < length; i++) {
@@ -232,18 +260,29 @@ async function readSpan(handles: FileHandle[], pieces: SpoolPiece[], offset: num
     const start = offset + written - base;
     if (start < size) {
       const take = Math.min(size - start, length - written);
-      await readFully(handles[i], out.subarray(written, written + take), start);
+      spans.push({ piece: i, start, length: take });
       written += take;
     }
     base += size;
   }
   if (written !== length) throw new Error(`spool files end before byte ${offset + length}`);
+  return spans;
+}
+
+/** The first `length` bytes of `into`, filled with the object's bytes at `offset`, as a view. */
+function readSpan(fds: number[], pieces: SpoolPiece[], offset: number, length: number, into: Buffer): Buffer {
+  const out = into.subarray(0, length);
+  let written = 0;
+  for (const span of spansOf(pieces, offset, length)) {
+    readFully(fds[span.piece], out.subarray(written, written + span.length), span.start);
+    written += span.length;
+  }
   return out;
 }
 
-async function readFully(handle: FileHandle, into: Buffer, position: number): Promise<void> {
+function readFully(fd: number, into: Buffer, position: number): void {
   for (let done = 0; done < into.length; ) {
-    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    const bytesRead = readSync(fd, into, done, into.length - done, position + done);
     if (bytesRead === 0) throw new Error(`spool file ended at byte ${position + done}`);
     done += bytesRead;
   }
