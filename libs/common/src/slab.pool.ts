@@ -55,12 +55,6 @@ export class SlabPool {
     return view;
   }
 
-  /** Whether `view` is bytes of a slab this pool handed out and its producer has not settled. */
-  owns(view: Uint8Array): boolean {
-    const state = outstanding.get(view.buffer);
-    return state?.pool === this && !state.settled;
-  }
-
   /** The producer lends no more of `slab`; it is free once every byte lent comes back. */
   settle(slab: Uint8Array): void {
     const state = outstanding.get(slab.buffer);

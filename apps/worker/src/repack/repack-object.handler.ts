@@ -35,6 +35,8 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   readonly job = JobName.ForwardObject;
   /** The memory worker threads write frames into, reused (SlabPool says why). */
   private readonly slabs: SlabPool;
+  /** Each tenant's container by tenant id (a few dozen bytes per tenant this worker has repacked for). */
+  private readonly containers = new Map<string, string>();
 
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
@@ -54,13 +56,10 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   async handle({ tenantId, objectId }: ForwardObjectPayload): Promise<void> {
     const object = await this.objects.getById(tenantId, objectId);
     if (!object || object.state === 'stored') return;
-    const tenant = await this.tenants.get(tenantId).catch((error: unknown) => {
-      if (error instanceof FerryError && error.code === FerryErrorCode.TenantNotFound) return undefined;
-      throw error;
-    });
-    if (!tenant) return;
+    const container = await this.containerOf(tenantId);
+    if (!container) return;
     if (!object.spool) throw new Error(`staged object ${objectId} has no spooled bytes`);
-    const target: PackTarget = { tenantId, container: tenant.container, keys: await this.keyring.forTenant(tenantId) };
+    const target: PackTarget = { tenantId, container, keys: await this.keyring.forTenant(tenantId) };
     const pieces = object.spool.map((segment) => ({ path: this.spool.absolute(segment.path), size: segment.size }));
     const cut = await this.pool.cut({ pieces, idKey: target.keys.chunkIdKey, params: DEFAULT_CHUNKING });
     const chunks: CutChunk[] = cut.offsets.map((offset, i) => ({
@@ -76,6 +75,21 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       if (await this.objects.getById(tenantId, objectId)) throw error;
       await this.chunks.releaseClaims(tenantId, objectId);
     }
+  }
+
+  /**
+   * The tenant's container, fixed when the tenant was created: read once per tenant rather than once
+   * per object. None when the tenant is gone (its objects went with it, so a job for one ends).
+   */
+  private async containerOf(tenantId: string): Promise<string | undefined> {
+    const known = this.containers.get(tenantId);
+    if (known) return known;
+    const tenant = await this.tenants.get(tenantId).catch((error: unknown) => {
+      if (error instanceof FerryError && error.code === FerryErrorCode.TenantNotFound) return undefined;
+      throw error;
+    });
+    if (tenant) this.containers.set(tenantId, tenant.container);
+    return tenant?.container;
   }
 
   private async repack(target: PackTarget, object: ObjectVersionEntity, pieces: { path: string; size: number }[], chunks: CutChunk[]): Promise<void> {
