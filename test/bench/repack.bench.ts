@@ -11,14 +11,17 @@
  *  - restore: warm (still in the spool cache) and cold (cache evicted, read from packs) GETs of both
  *    sets, 8 at a time, against GETs of the same bytes as plain blobs straight from Azurite. The S3
  *    client checks no response checksum here, as the Azure SDK does not; a second cold pass, with
- *    the SDK's default CRC32 check, shows what that costs the client on the same cores.
+ *    the SDK's default CRC32 check, shows what that costs the client on the same cores. Before each
+ *    pass, untimed, the gateway serving it reads 2 × 64 MiB and 256 × 1 MiB of another tenant's
+ *    (same state: in the cache, or only in its own packs), so that the pass measures cold data, not a
+ *    gateway whose code V8 has not optimized yet: a gateway in service has served reads before.
  * Every byte read back is compared with what was written. Prints a table per round to stderr and a
  * markdown section for docs/benchmarks.md to stdout (it does not edit the docs itself).
  * Each round first waits (up to a minute) for the machine to be quiet, and every timed step records
  * the CPU the rest of the machine spent meanwhile, so a round disturbed by someone else's work shows.
  * REPACK_BENCH_DRAIN_ONLY=1 runs only the drains and the direct uploads (diagnosis only).
  * REPACK_BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the gateway and every worker (threads included)
- * there (the cold reads get a gateway, and so a profile, of their own); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
+ * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -365,6 +368,15 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       latencies.push(performance.now() - start);
     });
 
+  /** What a gateway reads before a timed pass of restores: another tenant's objects, in packs of their own. */
+  const warmup: Dataset[] = [
+    { prefix: 'big', objects: big.objects.slice(0, 2), puts: BIG_PUTS, bytes: 2 * BIG },
+    { prefix: 'small', objects: small.objects.slice(0, 256), puts: SMALL_PUTS, bytes: 256 * SMALL },
+  ];
+  const warmUp = async (tenant: Tenant) => {
+    for (const set of warmup) await getFerry(tenant.reader, set)([]);
+  };
+
   const straight = BlobServiceClient.fromConnectionString(azurite.connectionString);
   const throughProxy = BlobServiceClient.fromConnectionString(proxied);
   const results: RepackResults = {
@@ -426,8 +438,14 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       continue;
     }
 
+    // the warm-up tenant's objects, stored by the worker that is up (before anything is timed)
+    const warmTenant = await createTenant(`warmup-${round}`);
+    for (const set of warmup) await put(warmTenant, (i) => `${set.prefix}/${i}`, set.objects, set.puts);
+    await drained();
+
     // (3) warm restore: every object is still in the spool cache
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the drain set is no longer all in the spool cache');
+    await warmUp(warmTenant);
     for (const set of [big, small]) record(`warm-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant.reader, set)));
     for (const set of [big, small]) record(`get-${set.prefix}`, await timed(set.bytes, getDirect(direct, set)));
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the cache was evicted during the warm reads');
@@ -437,7 +455,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     worker = startWorker(0);
     await worker.ready;
     await maintenance.add(JobName.EvictCache, {}, { removeOnComplete: true, removeOnFail: true });
-    for (const deadline = Date.now() + 120_000; (await cached(drainTenant)) > 0; await sleep(100)) {
+    for (const deadline = Date.now() + 120_000; (await cached(drainTenant)) + (await cached(warmTenant)) > 0; await sleep(100)) {
       if (Date.now() > deadline) throw new Error('the spool cache was not evicted within 2 minutes');
     }
     // Each pass of cold reads gets a gateway of its own, so none finds what another fetched ahead
@@ -450,6 +468,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     };
     for (const [id, client] of [['cold', drainTenant.reader], ['cold-crc', drainTenant.s3]] as const) {
       await restartGateway();
+      await warmUp(warmTenant);
       for (const set of [big, small]) record(`${id}-${set.prefix}`, await timed(set.bytes, getFerry(client, set)));
     }
     if (profile.length > 0) await restartGateway();
