@@ -176,4 +176,31 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     await read(16 * MiB, 1000, 16 * MiB + 1000);
     expect(blobs.reads.at(-1)).toMatchObject({ offset: 16 * MiB, count: 1000 });
   });
+
+  it('never fetches bytes it keeps twice: a read-ahead stops where kept bytes start, and a read running into them comes alone', async () => {
+    const packs = fetcher(4 * MiB, 16 * MiB);
+    const read = async (at: number, length: number, reach?: number) => {
+      const got = await packs.read(containerA, packId, packA.length, at, length, reach);
+      expect(got.bytes.equals(packA.subarray(at, at + length))).toBe(true);
+      got.release();
+    };
+    // two restores at once: one object's frames from 0, another's from 3 MiB, each read ahead
+    await read(0, 500_000, 2 * MiB);
+    await read(3 * MiB, 500_000, 6 * MiB);
+    // the first continues: its read-ahead stops at 3 MiB rather than fetching 3-4.5 MiB again
+    await read(2 * MiB, 500_000);
+    // a read running from before the second span into it is fetched alone, and kept nowhere
+    await read(3 * MiB - 1000, 200_000);
+    // what lies in the kept spans is served from them
+    await read(2 * MiB + 600_000, 300_000);
+    await read(5 * MiB, 500_000);
+    expect(blobs.reads.map((entry) => [entry.offset, entry.count])).toEqual([
+      [0, 2 * MiB],
+      [3 * MiB, 3 * MiB],
+      [2 * MiB, MiB],
+      [3 * MiB - 1000, 200_000],
+    ]);
+    const fetched = blobs.reads.reduce((sum, entry) => sum + entry.count, 0);
+    expect(fetched).toBe(6 * MiB + 200_000);
+  });
 });

@@ -77,7 +77,12 @@ export class PackFetcher {
     }
     const { aheadBytes, cacheBytes } = this.config.read;
     const continues = spans.some((span) => span.start < start && start <= span.end);
-    const ahead = Math.min(packSize, start + aheadBytes, continues ? Infinity : reach);
+    // Bytes kept (or coming) further on are not fetched again: the reach stops where they start, and
+    // a range that runs into them is fetched alone. Restores run several GETs at once, and one
+    // reader's read-ahead ran into what another's had just fetched: a third of a cold pass's bytes
+    // were fetched twice.
+    const keptFurther = Math.min(...spans.filter((span) => span.bytes && span.start > start).map((span) => span.start));
+    const ahead = Math.min(packSize, start + aheadBytes, continues ? Infinity : reach, keptFurther);
     if (ahead <= end || ahead - start > cacheBytes) {
       // this range alone, handed over as fetched
       this.remember({ key, start, end, readers: 0, fetching: false, forgotten: false });
