@@ -33,6 +33,13 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     return new PackFetcher({ read: { aheadBytes, cacheBytes } } as ResolvedConfig, blobs, slabs);
   };
 
+  /** Reads of pack A that check the bytes they get and release them at once. */
+  const readerOf = (packs: PackFetcher) => async (at: number, length: number, reach?: number) => {
+    const got = await packs.read(containerA, packId, packA.length, at, length, reach);
+    expect(got.bytes.equals(packA.subarray(at, at + length))).toBe(true);
+    got.release();
+  };
+
   beforeAll(async () => {
     blobs = new CountingBlobStore(inject('azurite'));
     // the same pack id in two tenants' containers, with different bytes
@@ -159,12 +166,7 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
   });
 
   it('reads ahead at once, as far as the reader says it will go and no further, on a first read', async () => {
-    const packs = fetcher(4 * MiB, 16 * MiB);
-    const read = async (at: number, length: number, reach?: number) => {
-      const got = await packs.read(containerA, packId, packA.length, at, length, reach);
-      expect(got.bytes.equals(packA.subarray(at, at + length))).toBe(true);
-      got.release();
-    };
+    const read = readerOf(fetcher(4 * MiB, 16 * MiB));
     // an object whose frames run from 1 MiB to 3.5 MiB: one request for all of them
     await read(MiB, 500_000, 3.5 * MiB);
     for (let at = MiB + 500_000; at + 500_000 <= 3.5 * MiB; at += 500_000) await read(at, 500_000);
@@ -178,12 +180,7 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
   });
 
   it('never fetches bytes it keeps twice: a read-ahead stops where kept bytes start, and a read running into them comes alone', async () => {
-    const packs = fetcher(4 * MiB, 16 * MiB);
-    const read = async (at: number, length: number, reach?: number) => {
-      const got = await packs.read(containerA, packId, packA.length, at, length, reach);
-      expect(got.bytes.equals(packA.subarray(at, at + length))).toBe(true);
-      got.release();
-    };
+    const read = readerOf(fetcher(4 * MiB, 16 * MiB));
     // two restores at once: one object's frames from 0, another's from 3 MiB, each read ahead
     await read(0, 500_000, 2 * MiB);
     await read(3 * MiB, 500_000, 6 * MiB);
