@@ -50,4 +50,25 @@ describe('SlabPool', () => {
     expect(() => pool.settle(slab)).toThrow(/not handed out/);
     expect(() => SlabPool.written(slab.subarray(0, 16))).toThrow(/more bytes/);
   });
+
+  it('hands out at most maxTaken slabs: acquire waits for one to come back, in turn', async () => {
+    const pool = new SlabPool(64, 1, 2);
+    const [a, b] = [await pool.acquire(), await pool.acquire()];
+    expect(() => pool.take()).toThrow(/all 2 slabs are taken/);
+    const got: Buffer[] = [];
+    const first = pool.acquire().then((slab) => got.push(slab));
+    const second = pool.acquire().then((slab) => got.push(slab));
+    await Promise.resolve();
+    expect(got).toHaveLength(0);
+    pool.settle(a);
+    await first;
+    expect(got).toEqual([a]);
+    // a slab whose lent bytes have not all come back is still out
+    pool.lend(got[0].subarray(0, 8));
+    pool.settle(got[0]);
+    pool.settle(b);
+    await second;
+    expect(got[1].buffer).toBe(b.buffer);
+    expect(pool.allocated).toBe(2);
+  });
 });

@@ -28,23 +28,38 @@ const outstanding = new WeakMap<ArrayBufferLike, SlabState>();
 
 export class SlabPool {
   private readonly idle: Buffer[] = [];
+  /** Slabs taken and not yet free again. */
+  private taken = 0;
+  /** Callers of `acquire` waiting for a slab to come back, first come first served. */
+  private readonly waiting: ((slab: Buffer) => void)[] = [];
   /** Slabs allocated since start, for tests and metrics. */
   allocated = 0;
 
   /**
    * @param slabBytes the size of every slab
    * @param maxIdle how many free slabs are kept; one handed back beyond that is left to the collector
+   * @param maxTaken how many slabs may be out at once (`acquire` waits beyond that): bounds the
+   *   pool's memory, for producers that always settle what they take and lend nothing for good
    */
   constructor(
     readonly slabBytes: number,
     private readonly maxIdle: number,
+    private readonly maxTaken = Infinity,
   ) {}
 
   /** A whole slab (`slabBytes`) to fill; its old contents are whatever was last written. */
   take(): Buffer {
+    if (this.taken >= this.maxTaken) throw new Error(`all ${this.maxTaken} slabs are taken`);
+    this.taken++;
     const slab = this.idle.pop() ?? this.allocate();
     outstanding.set(slab.buffer, { pool: this, slab, lent: 0, settled: false });
     return slab;
+  }
+
+  /** A slab as `take` gives it, once fewer than `maxTaken` are out. */
+  acquire(): Promise<Buffer> {
+    if (this.taken < this.maxTaken) return Promise.resolve(this.take());
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** `view`, bytes of a taken slab, goes to a consumer (which may hand it back with `written`). */
@@ -83,7 +98,9 @@ export class SlabPool {
   private freeIfDone(state: SlabState): void {
     if (!state.settled || state.lent > 0) return;
     outstanding.delete(state.slab.buffer);
+    this.taken--;
     if (this.idle.length < this.maxIdle) this.idle.push(state.slab);
+    this.waiting.shift()?.(this.take());
   }
 
   private allocate(): Buffer {

@@ -20,7 +20,7 @@ const WAIT_STEP_MS = 100;
 /** A batch of chunks being encoded into a slab (none for a batch too large for one). */
 interface Encoding {
   frames: Promise<EncodedFrame[]>;
-  slab?: Buffer;
+  slab?: Promise<Buffer>;
 }
 
 /**
@@ -49,8 +49,11 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     private readonly assembler: PackAssembler,
     private readonly spool: Spool,
   ) {
-    // two batches of each job at once: one encoding while the other is appended
-    this.slabs = new SlabPool(ENCODE_SLAB_BYTES, 2 * config.forward.concurrency);
+    // Two slabs a thread: one being encoded into while the frames of the other are appended. A batch
+    // waits for a slab before it goes to the threads, so the worker's concurrent jobs (64 by default)
+    // queue for slabs rather than each holding one while the threads are busy.
+    const slabs = 2 * pool.threads;
+    this.slabs = new SlabPool(ENCODE_SLAB_BYTES, slabs, slabs);
   }
 
   async handle({ tenantId, objectId }: ForwardObjectPayload): Promise<void> {
@@ -165,8 +168,8 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   }
 
   private encode(task: { pieces: SpoolPiece[]; chunks: CutChunk[]; dataKey: Buffer; zstdLevel: number }): Encoding {
-    const slab = framesBound(task.chunks) <= this.slabs.slabBytes ? this.slabs.take() : undefined;
-    const frames = this.pool.encode(task, slab);
+    const slab = framesBound(task.chunks) <= this.slabs.slabBytes ? this.slabs.acquire() : undefined;
+    const frames = (async () => this.pool.encode(task, await slab))();
     // a failure surfaces when it is awaited; until then it must not count as unhandled
     frames.catch(() => undefined);
     return { frames, slab };
@@ -184,7 +187,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   /** The slab is free once its thread is done with it: when the encode has settled. */
   private async release(encoding: Encoding): Promise<void> {
     await encoding.frames.catch(() => undefined);
-    if (encoding.slab) this.slabs.settle(encoding.slab);
+    if (encoding.slab) this.slabs.settle(await encoding.slab);
   }
 
   /**

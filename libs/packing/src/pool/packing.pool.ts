@@ -22,11 +22,15 @@ import { threadModuleUrl } from './thread-module.js';
  * event loop moves bytes and talks to Postgres and Blob.
  */
 export class PackingPool implements OnApplicationShutdown {
-  private constructor(private readonly pool: Piscina) {}
+  private constructor(
+    private readonly pool: Piscina,
+    /** How many tasks run at once. */
+    readonly threads: number,
+  ) {}
 
   static async start(threads = availableParallelism()): Promise<PackingPool> {
     const filename = await threadModuleUrl(new URL('./packing.thread.js', import.meta.url));
-    return new PackingPool(new Piscina({ filename: filename.href, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 }));
+    return new PackingPool(new Piscina({ filename: filename.href, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 }), threads);
   }
 
   cut(task: CutTask): Promise<CutResult> {
