@@ -200,4 +200,23 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
     const fetched = blobs.reads.reduce((sum, entry) => sum + entry.count, 0);
     expect(fetched).toBe(6 * MiB + 200_000);
   });
+
+  it('fetches the rest of a block once a second read lands in it out of order, and serves the reads that follow from it', async () => {
+    const read = readerOf(fetcher(4 * MiB, 16 * MiB));
+    // restores of objects packed near each other, several at once: each read a first one
+    await read(5 * MiB + 300_000, 280_000);
+    await read(6 * MiB + 100_000, 280_000);
+    await read(4 * MiB + 10_000, 280_000);
+    await read(7 * MiB, 280_000);
+    // a read in another block is a first one there: alone
+    await read(9 * MiB, 280_000);
+    // a read running past the block's end continues it: read ahead from there
+    await read(8 * MiB - 100_000, 200_000);
+    expect(blobs.reads.map((entry) => [entry.offset, entry.count])).toEqual([
+      [5 * MiB + 300_000, 280_000],
+      [4 * MiB, 4 * MiB],
+      [9 * MiB, 280_000],
+      [8 * MiB - 100_000, 4 * MiB],
+    ]);
+  });
 });

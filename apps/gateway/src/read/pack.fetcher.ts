@@ -82,8 +82,10 @@ export class PackFetcher {
     // reader's read-ahead ran into what another's had just fetched: a third of a cold pass's bytes
     // were fetched twice.
     const keptFurther = Math.min(...spans.filter((span) => span.bytes && span.start > start).map((span) => span.start));
-    const ahead = Math.min(packSize, start + aheadBytes, continues ? Infinity : reach, keptFurther);
-    if (ahead <= end || ahead - start > cacheBytes) {
+    let from = start;
+    let ahead = Math.min(packSize, start + aheadBytes, continues ? Infinity : reach, keptFurther);
+    if (ahead <= end) [from, ahead] = this.nearBlock(spans, start, end, packSize, keptFurther) ?? [start, ahead];
+    if (ahead <= end || ahead - from > cacheBytes) {
       // this range alone, handed over as fetched
       this.remember({ key, start, end, readers: 0, fetching: false, forgotten: false });
       const pool = this.slabs.sized(length);
@@ -96,16 +98,37 @@ export class PackFetcher {
         throw error;
       }
     }
-    const pool = this.slabs.sized(ahead - start);
+    const pool = this.slabs.sized(ahead - from);
     const slab = pool ? { pool, buffer: pool.take() } : undefined;
-    const span: Span = { key, start, end: ahead, slab, readers: 0, fetching: true, forgotten: false };
-    span.bytes = this.blobs.readRange(container, packBlobName(packId), start, ahead - start, slab?.buffer);
+    const span: Span = { key, start: from, end: ahead, slab, readers: 0, fetching: true, forgotten: false };
+    span.bytes = this.blobs.readRange(container, packBlobName(packId), from, ahead - from, slab?.buffer);
     span.bytes.then(
       () => this.fetched(span),
       () => (this.forget(span), this.fetched(span)),
     );
     this.remember(span);
     return this.view(span, start, length);
+  }
+
+  /**
+   * The part of the pack's `aheadBytes`-aligned block around a read that no kept bytes hold, when
+   * another read of that block was fetched alone before: several restores at once of objects that
+   * were written at the same time read here and there in one part of a pack (the worker packs
+   * objects in the order it finishes them, not the order they were uploaded), and none of those
+   * reads continues another. The block then comes in one request, instead of a small one per
+   * object (Azurite spent several milliseconds of CPU on each request, whatever its size). None for
+   * a first read of the block, or a read that crosses the block's end or runs into kept bytes.
+   */
+  private nearBlock(spans: Span[], start: number, end: number, packSize: number, keptFurther: number): [number, number] | undefined {
+    const { aheadBytes } = this.config.read;
+    if (aheadBytes === 0) return undefined;
+    const blockStart = start - (start % aheadBytes);
+    const blockEnd = Math.min(packSize, blockStart + aheadBytes);
+    if (end > blockEnd || keptFurther < end) return undefined;
+    if (!spans.some((span) => !span.bytes && span.start < blockEnd && span.end > blockStart)) return undefined;
+    if (spans.some((span) => span.bytes && span.start < end && span.end > start)) return undefined;
+    const keptBefore = Math.max(blockStart, ...spans.filter((span) => span.bytes && span.end <= start).map((span) => span.end));
+    return [keptBefore, Math.min(blockEnd, keptFurther)];
   }
 
   /** Pack bytes kept now (fetched ahead, or being fetched), for tests and metrics. */
