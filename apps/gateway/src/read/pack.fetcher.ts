@@ -40,7 +40,8 @@ const MAX_SPANS = 4096;
  * per request; Azurite here spent ~5 ms of CPU on each). So when a range starts where a range of the
  * same pack fetched earlier ends (or inside it), the fetch reaches `aheadBytes` further, and what
  * it brought is kept, up to `cacheBytes` in all, least recently used first out, for the reads that
- * follow. A first or random read fetches only its own range and keeps nothing but where it lay.
+ * follow. A first read fetches only its own range and keeps nothing but where it lay; a second
+ * read in the same aligned block of the pack, out of order, fetches the rest of the block (nearBlock).
  * Concurrent reads of a range share one request. Packs never change once written, so kept bytes
  * cannot go stale, and every frame is authenticated when decoded anyway.
  *
