@@ -22,7 +22,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { prepareTemplateDatabase, freshDatabase } from '@ferry/testing';
-import { appEnvironment, appNodeFlags, lowerPriority } from '../../apps/ferry/src/app-env.js';
+import { appEnvironment, appMain, appNodeFlags, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const env = appEnvironment(config);
   // as the launcher starts them, Node flags included
   const app = (name: string): Child =>
-    spawnChild(name, process.execPath, [...appNodeFlags(name), join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
+    spawnChild(name, process.execPath, [...appNodeFlags(name), appMain(join(root, 'dist'), name)], { env });
   const ledger = app('ledger');
   const consoleApp = app('console');
   const gateway = app('gateway');

@@ -36,7 +36,7 @@ import pg from 'pg';
 import { tenantContainer } from '@ferry/config';
 import { JobName, QueueName, redisConnection } from '@ferry/queue';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
-import { appEnvironment, appNodeFlags, lowerPriority } from '../../apps/ferry/src/app-env.js';
+import { appEnvironment, appMain, appNodeFlags, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
 import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.js';
@@ -153,7 +153,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   const app = (name: string): Child => {
     // with the launcher's Node flags; REPACK_BENCH_GATEWAY_FLAGS='--…': more to try on the gateway (diagnosis only)
     const extra = name === 'gateway' ? [...profile, ...(process.env.REPACK_BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [])] : [];
-    const child = spawnChild(name, process.execPath, [...appNodeFlags(name), ...extra, join(root, 'dist', 'apps', name, 'src', 'main.js')], { env });
+    const child = spawnChild(name, process.execPath, [...appNodeFlags(name), ...extra, appMain(join(root, 'dist'), name)], { env });
     cleanups.push(() => child.stop());
     return child;
   };
@@ -166,7 +166,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   let worker: Worker | undefined;
   const startWorker = (cacheHours: number): Worker => {
     const spawned = performance.now();
-    const child = spawnChild('worker', process.execPath, [...appNodeFlags('worker'), ...profile, join(root, 'dist', 'apps', 'worker', 'src', 'main.js')], {
+    const child = spawnChild('worker', process.execPath, [...appNodeFlags('worker'), ...profile, appMain(join(root, 'dist'), 'worker')], {
       env: {
         ...env,
         AZURE_STORAGE_CONNECTION_STRING: proxied,

@@ -81,7 +81,7 @@ describe('npm start (the launcher)', () => {
       body: JSON.stringify({ name: 'acme', quotaBytes: 10737418240 }),
     });
     expect(created.status).toBe(201);
-    const tenant = (await created.json()) as { accessKeyId: string; secretAccessKey: string };
+    const tenant = (await created.json()) as { id: string; accessKeyId: string; secretAccessKey: string };
     const s3 = new S3Client({
       endpoint: `http://127.0.0.1:${s3Port}`,
       region: 'us-east-1',
@@ -90,6 +90,15 @@ describe('npm start (the launcher)', () => {
     });
     await s3.send(new CreateBucketCommand({ Bucket: 'keep' }));
     await s3.send(new PutObjectCommand({ Bucket: 'keep', Key: 'note.txt', Body: 'survives a restart' }));
+    // the apps run as the build bundled them: the worker's threads compress and encrypt the object
+    // into a pack in Azurite, which the usage route then counts
+    const usage = async () =>
+      (await (await fetch(`http://127.0.0.1:${consolePort}/admin/v1/tenants/${tenant.id}/usage`, { headers: { Authorization: `Bearer ${token}` } })).json()) as {
+        logicalBytes: number;
+        storedBytes: number;
+      };
+    await expect.poll(async () => (await usage()).storedBytes, { timeout: 30_000, interval: 200 }).toBeGreaterThan(0);
+    expect((await usage()).logicalBytes).toBe('survives a restart'.length);
 
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { toEnv, type ResolvedConfig } from '@ferry/config';
 import { redisConnection } from '@ferry/queue';
+import { bundleApps } from '../../scripts/bundle.mjs';
+import { compileSources } from '../../scripts/compile.mjs';
 
 /**
  * Fault-injection helpers for tests that must control every byte of a request (bad signatures,
@@ -348,46 +350,18 @@ export async function countQueueKeys(config: ResolvedConfig): Promise<number> {
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-async function* typescriptSources(dir: string): AsyncGenerator<string> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (entry.name !== 'node_modules') yield* typescriptSources(path);
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') && !entry.name.endsWith('.spec.ts')) {
-      yield path;
-    }
-  }
-}
-
 /**
- * Compiles the worker and the libraries into a private temporary directory (the swc settings of
- * scripts/build.mjs, from scripts/swc.json). Not `npm run build`: that empties the shared dist/ that other processes may be
- * running from, and compiles everyone's test files too. Returns the directory; remove it when done.
+ * Builds the worker as `npm run build` does (compiled with swc, then bundled) into a private
+ * temporary directory. Not `npm run build` itself: that empties the shared dist/ that other
+ * processes may be running from, and compiles everyone's test files too. Returns the directory;
+ * remove it when done.
  */
 export async function buildWorkerBundle(): Promise<string> {
-  const { transformFile } = await import('@swc/core');
   const out = await mkdtemp(join(tmpdir(), 'ferry-worker-bundle-'));
   await writeFile(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
   await symlink(join(repoRoot, 'node_modules'), join(out, 'node_modules'), 'dir');
-  const libs = await readdir(join(repoRoot, 'libs'));
-  const aliases = new Map(libs.map((name) => [`@ferry/${name}`, join(out, 'libs', name, 'src', 'index.js')]));
-  const roots = [join(repoRoot, 'apps', 'worker', 'src'), ...libs.map((name) => join(repoRoot, 'libs', name, 'src'))];
-  const swcOptions = JSON.parse(await readFile(join(repoRoot, 'scripts', 'swc.json'), 'utf8')) as Record<string, unknown>;
-  for (const root of roots) {
-    for await (const file of typescriptSources(root)) {
-      const { code } = await transformFile(file, swcOptions);
-      const target = join(out, relative(repoRoot, file)).replace(/\.ts$/, '.js');
-      const rewritten = code.replace(/(from\s+|import\s*\(\s*)(['"])(@ferry\/[a-z0-9-]+)\2/g, (_match, head: string, quote: string, spec: string) => {
-        const hit = aliases.get(spec);
-        if (!hit) throw new Error(`${relative(repoRoot, file)}: unknown alias ${spec}`);
-        let rel = relative(dirname(target), hit);
-        if (!rel.startsWith('.')) rel = `./${rel}`;
-        return `${head}${quote}${rel}${quote}`;
-      });
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, rewritten);
-    }
-  }
+  await compileSources({ dirs: ['apps/worker/src', 'libs'], out, sourceMaps: false, skipSpecs: true });
+  await bundleApps({ from: out, out: join(out, 'bundle'), apps: ['worker'], sourcemap: false });
   return out;
 }
 
@@ -398,9 +372,9 @@ export interface WorkerProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `apps/worker/src/main.js` of a bundle with exactly the test's configuration as its environment. */
+/** Starts the bundled worker of a build with exactly the test's configuration as its environment. */
 export function spawnWorker(bundle: string, config: ResolvedConfig): WorkerProcess {
-  const child = spawn(process.execPath, [join(bundle, 'apps', 'worker', 'src', 'main.js')], {
+  const child = spawn(process.execPath, [join(bundle, 'bundle', 'worker.js')], {
     cwd: bundle,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...toEnv(config) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@ import { get as httpsGet } from 'node:https';
 import { loadConfig, processEnvWith, requireResolved, schemeOf, type FerryConfig, type ResolvedConfig } from '@ferry/config';
 import { runMigrations } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
-import { appEnvironment, appNodeFlags, lowerPriority } from './app-env.js';
+import { appEnvironment, appMain, appNodeFlags, lowerPriority } from './app-env.js';
 import { startAzurite } from './embedded/azurite.js';
 import { spawnChild, type Child } from './embedded/child.js';
 import { startPostgres } from './embedded/postgres.js';
@@ -95,13 +95,12 @@ async function resolveEmbedded(config: FerryConfig, stops: (() => Promise<void>)
 }
 
 function superviseApps(config: ResolvedConfig): { stop: () => Promise<void> } {
-  const here = dirname(fileURLToPath(import.meta.url));
+  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   const env = appEnvironment(config);
   const running = new Map<string, Child>();
   let stopping = false;
   const launch = (app: (typeof APPS)[number], restarts: number) => {
-    const main = join(here, '..', '..', app, 'src', 'main.js');
-    const child = spawnChild(app, process.execPath, [...appNodeFlags(app), main], { env });
+    const child = spawnChild(app, process.execPath, [...appNodeFlags(app), appMain(dist, app)], { env });
     running.set(app, child);
     if (app === 'worker') lowerPriority(child.process.pid);
     child.process.once('exit', (code, signal) => {
