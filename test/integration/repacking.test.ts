@@ -148,6 +148,39 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     for (const [i, body] of bodies.entries()) expect((await get(alice.s3, 'backups', `together-${i}.bin`)).equals(body)).toBe(true);
   });
 
+  it('lays out the objects of a pack in upload order, not in the order the worker finished them', async () => {
+    await ferry.stopWorker();
+    // a large object first, then small ones: the small ones are cut and encoded long before the
+    // large one's frames are, so they reach the open pack first
+    const large = seeded(80, 24 * MiB);
+    const small = [0, 1, 2, 3, 4, 5].map((i) => seeded(81 + i, 64 * 1024));
+    await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'ordered-0-large.bin', Body: large }));
+    for (const [i, body] of small.entries()) {
+      // upload times a few milliseconds apart (the worker orders by the millisecond)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: `ordered-${i + 1}-small.bin`, Body: body }));
+    }
+    // packs that linger long enough for all of them to share one
+    const linger = ferry.config.packing.lingerMs;
+    ferry.config.packing.lingerMs = 3000;
+    try {
+      await ferry.startWorker();
+      await settle(alice);
+    } finally {
+      ferry.config.packing.lingerMs = linger;
+    }
+    const rows = (await db.query(
+      `SELECT o.key, c.pack_id, min(c.frame_offset)::bigint AS first FROM object_chunks m JOIN objects o ON o.id = m.object_id
+         JOIN chunks c ON c.tenant_id = m.tenant_id AND c.id = m.chunk_id
+        WHERE o.tenant_id = $1 AND o.key LIKE 'ordered-%' GROUP BY o.key, c.pack_id ORDER BY c.pack_id, first`,
+      [alice.id],
+    )) as { key: string; pack_id: string; first: string }[];
+    expect(new Set(rows.map((row) => row.pack_id)).size).toBe(1);
+    expect(rows.map((row) => row.key)).toEqual(['ordered-0-large.bin', ...small.map((_, i) => `ordered-${i + 1}-small.bin`)]);
+    expect((await get(alice.s3, 'backups', 'ordered-0-large.bin')).equals(large)).toBe(true);
+    for (const [i, body] of small.entries()) expect((await get(alice.s3, 'backups', `ordered-${i + 1}-small.bin`)).equals(body)).toBe(true);
+  });
+
   it('keeps tenants apart: the same bytes get other chunk ids and land in the other container', async () => {
     const first = seeded(1, 24 * MiB);
     await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'same-bytes.img', Body: first }));

@@ -77,16 +77,16 @@ export class PackAssembler implements OnApplicationShutdown {
   }
 
   /**
-   * Appends frames of one object to the tenant's open pack (laid out together with the object's
-   * other frames there), copying them: their memory may be reused once this returns. The promises
-   * settle once they are durable.
+   * Appends frames of one object to the tenant's open pack, copying them: their memory may be reused
+   * once this returns. In the pack they are laid out with the object's other frames there, and the
+   * objects by `uploadedAt` (PackBuilder). The promises settle once they are durable.
    */
-  append(target: PackTarget, objectId: string, frames: EncodedFrame[]): Promise<void>[] {
+  append(target: PackTarget, objectId: string, uploadedAt: Date, frames: EncodedFrame[]): Promise<void>[] {
     const settled = new Set<Promise<void>>();
     for (const frame of frames) {
       const pack = this.packFor(target);
       const chunk = { id: toBuffer(frame.id), frame: toBuffer(frame.frame), plainLength: frame.plainLength, codec: frame.codec };
-      pack.placed.push(pack.builder.append(chunk, objectId));
+      pack.placed.push(pack.builder.append(chunk, objectId, uploadedAt.getTime()));
       settled.add(pack.committed);
       if (pack.builder.size >= this.config.packing.targetBytes) this.seal(pack);
       else this.linger(pack);

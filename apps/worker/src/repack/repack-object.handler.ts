@@ -99,7 +99,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     const { tenantId, id: objectId } = object;
     for (;;) {
       const claimed = await this.chunks.claim(tenantId, objectId, chunks);
-      const pending = await this.store(target, objectId, pieces, chunks, claimed);
+      const pending = await this.store(target, object, pieces, chunks, claimed);
       const context = await this.chunks.putEventContext(tenantId, objectId);
       if (!context) {
         await Promise.allSettled(pending);
@@ -125,7 +125,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   /** Encodes the claimed chunks in worker threads and hands their frames to the open pack. */
   private async store(
     target: PackTarget,
-    objectId: string,
+    object: ObjectVersionEntity,
     pieces: { path: string; size: number }[],
     chunks: CutChunk[],
     claimed: Set<string>,
@@ -156,14 +156,14 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       await this.assembler.room();
       const encoding = this.encode({ ...task, chunks: next });
       try {
-        if (previous) pending.push(...(await this.append(target, objectId, previous)));
+        if (previous) pending.push(...(await this.append(target, object, previous)));
       } catch (error) {
         await this.release(encoding);
         throw error;
       }
       previous = encoding;
     }
-    if (previous) pending.push(...(await this.append(target, objectId, previous)));
+    if (previous) pending.push(...(await this.append(target, object, previous)));
     return pending;
   }
 
@@ -176,9 +176,9 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   }
 
   /** Hands a batch's frames to the open pack, which copies them, and gives its slab back. */
-  private async append(target: PackTarget, objectId: string, encoding: Encoding): Promise<Promise<void>[]> {
+  private async append(target: PackTarget, object: ObjectVersionEntity, encoding: Encoding): Promise<Promise<void>[]> {
     try {
-      return this.assembler.append(target, objectId, await encoding.frames);
+      return this.assembler.append(target, object.id, object.createdAt, await encoding.frames);
     } finally {
       await this.release(encoding);
     }

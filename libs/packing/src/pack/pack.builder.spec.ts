@@ -64,6 +64,30 @@ describe('PackBuilder', () => {
     }
   });
 
+  it('lays out groups by the order they were given, then groups given none, then frames of no group', () => {
+    const builder = new PackBuilder(randomUUID(), randomUUID(), 1);
+    const frames = new Map([1, 2, 3, 4, 5, 6, 7].map((n) => [n, encodeChunk(KEY, id(n), plain(n))]));
+    // as appended: [frame, group, order]; group c's second frame brings another order, which does not count
+    const appended: [number, string | undefined, number | undefined][] = [
+      [1, 'c', 30],
+      [2, undefined, undefined],
+      [3, 'none', undefined],
+      [4, 'a', 10],
+      [5, 'c', 5],
+      [6, 'b', 20],
+      [7, 'a', 10],
+    ];
+    const entries = new Map(appended.map(([n, group, order]) => [n, builder.append(frames.get(n)!, group, order)]));
+    const parts = builder.seal(KEY, []);
+    const laidOut = [4, 7, 6, 1, 5, 3, 2];
+    laidOut.forEach((n, i) => expect(parts[1 + i]).toBe(frames.get(n)!.frame));
+    let offset = PACK_HEADER_BYTES;
+    for (const n of laidOut) {
+      expect(entries.get(n)!.offset).toBe(offset);
+      offset += frames.get(n)!.frame.length;
+    }
+  });
+
   it('with an arena, copies each frame into it, so the frame given may be overwritten at once', () => {
     const packId = randomUUID();
     const frames = [1, 2, 3].map((n) => encodeChunk(KEY, id(n), plain(n)));

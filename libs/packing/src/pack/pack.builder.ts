@@ -18,13 +18,16 @@ import {
  * returns; a frame that no longer fits goes into memory of its own. The arena is in use until the
  * pack is written.
  *
- * Frames appended with a group (the object they belong to) are laid out together, in the order the
- * groups first appeared, each in the order appended: a worker repacks many objects at once, and a
- * restore of one of them then reads one run of frames rather than pieces scattered among the others.
+ * Frames appended with a group (the object they belong to) are laid out together, each group's in
+ * the order appended: a worker repacks many objects at once, and a restore of one of them then reads
+ * one run of frames rather than pieces scattered among the others. Groups are laid out by the order
+ * they were given (the worker gives each object's upload time), so a restore that reads objects in
+ * the order they were written goes through the pack in order, whichever of them the worker finished
+ * first; groups given none, and then frames of no group, follow in the order they first appeared.
  */
 export class PackBuilder {
   private readonly header: Buffer;
-  private readonly appended: { entry: PackChunkEntry; frame: Buffer; group: unknown }[] = [];
+  private readonly appended: { entry: PackChunkEntry; frame: Buffer; group: unknown; order: number }[] = [];
   private offset = PACK_HEADER_BYTES;
   private sealed = false;
   private arena?: Buffer;
@@ -42,11 +45,11 @@ export class PackBuilder {
   }
 
   /**
-   * Adds a frame, with the frames of `group` when given; the entry says where it will be in the pack
-   * (what the catalog's `chunks` row records): final once the pack is sealed, since grouping may
-   * move it.
+   * Adds a frame, with the frames of `group` when given, that group placed by `order` (its first
+   * frame's counts); the entry says where it will be in the pack (what the catalog's `chunks` row
+   * records): final once the pack is sealed, since grouping may move it.
    */
-  append(chunk: EncodedChunk, group?: string): PackChunkEntry {
+  append(chunk: EncodedChunk, group?: string, order = Infinity): PackChunkEntry {
     if (this.sealed) throw new Error(`pack ${this.packId} is sealed`);
     const frameLength = chunk.frame.length;
     if (frameLength < FRAME_OVERHEAD) throw new RangeError(`frame of ${frameLength} bytes is shorter than nonce and tag`);
@@ -54,8 +57,8 @@ export class PackBuilder {
       throw new RangeError(`stored frame of ${frameLength} bytes for ${chunk.plainLength} bytes of plaintext`);
     }
     const entry: PackChunkEntry = { id: chunk.id, offset: this.offset, frameLength, plainLength: chunk.plainLength, codec: chunk.codec };
-    // an ungrouped frame is a group of its own
-    this.appended.push({ entry, frame: this.keep(chunk.frame), group: group ?? Symbol() });
+    // an ungrouped frame is a group of its own, after every group
+    this.appended.push({ entry, frame: this.keep(chunk.frame), group: group ?? Symbol(), order });
     this.offset += frameLength;
     return entry;
   }
@@ -92,7 +95,8 @@ export class PackBuilder {
       if (group) group.push(item);
       else groups.set(item.group, [item]);
     }
-    const laidOut = [...groups.values()].flat();
+    // a stable sort: equal orders keep the order of first appearance
+    const laidOut = [...groups.values()].sort(([a], [b]) => rank(a) - rank(b) || (rank(a) === 0 ? a.order - b.order : 0)).flat();
     let offset = PACK_HEADER_BYTES;
     for (const { entry } of laidOut) {
       entry.offset = offset;
@@ -109,4 +113,10 @@ export class PackBuilder {
     this.sealed = true;
     return [this.header, ...laidOut.map((item) => item.frame), index, trailer];
   }
+}
+
+/** Groups given an order come first (by it), then groups given none, then frames of no group. */
+function rank(item: { group: unknown; order: number }): number {
+  if (typeof item.group === 'symbol') return 2;
+  return item.order === Infinity ? 1 : 0;
 }
