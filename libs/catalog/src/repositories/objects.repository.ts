@@ -62,9 +62,11 @@ export class ObjectsRepository {
       // snapshot predates the key lock, so a writer of the same key that committed while this one
       // waited is invisible to the delete and the insert collides with it. Then the transaction
       // below, whose statements all start after the lock, settles it whatever the contention.
+      // Prepared: Postgres had parsed and planned it anew for every PUT (about 1 ms of its time
+      // each, measured in docs/benchmarks.md).
       for (let attempt = 1; attempt <= 2; attempt++) {
         try {
-          await this.db.query(PUT_NULL_VERSION, [
+          await preparedRows(this.db, PUT_NULL_VERSION, [
             tenantId,
             bucketId,
             object.key,
