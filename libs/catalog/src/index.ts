@@ -18,3 +18,4 @@ export * from './repositories/catalog-events.repository.js';
 export * from './repositories/catalog-restore.repository.js';
 export * from './repositories/verify-runs.repository.js';
 export * from './repositories/tenant-keys.repository.js';
+export { preparedRows } from './repositories/prepared.js';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { preparedRows } from '@ferry/catalog';
 import type { QuotaAlert, QuotaStatus } from '@ferry/ledger-contracts';
 
 interface ReserveRow {
@@ -14,9 +15,17 @@ interface ReserveRow {
 export class QuotaRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** One statement: grants `bytes` if kept + reserved + bytes stays within the quota. Null: no such tenant. */
+  /**
+   * One statement: grants `bytes` if kept + reserved + bytes stays within the quota. Null: no such
+   * tenant. Reserve and release run for every write the gateway takes, so both are prepared
+   * statements: Postgres parsed and planned them anew each time (docs/benchmarks.md).
+   */
   async reserve(tenantId: string, reservationId: string, bytes: number, ttlMs: number, holder: string): Promise<(QuotaStatus & { granted: boolean }) | null> {
-    const rows = (await this.db.query(`SELECT * FROM ledger_reserve($1, $2, $3, $4, $5)`, [tenantId, reservationId, bytes, ttlMs, holder])) as ReserveRow[];
+    const rows = await preparedRows<ReserveRow>(
+      this.db,
+      `SELECT granted, quota_bytes, kept_bytes, held_bytes FROM ledger_reserve($1, $2, $3, $4, $5)`,
+      [tenantId, reservationId, bytes, ttlMs, holder],
+    );
     if (rows.length === 0) return null;
     const row = rows[0];
     return { granted: row.granted, quotaBytes: Number(row.quota_bytes), keptBytes: Number(row.kept_bytes), reservedBytes: Number(row.held_bytes) };
@@ -100,9 +109,9 @@ export class QuotaRepository {
     return this.count(`DELETE FROM ledger_reservations WHERE expires_at < clock_timestamp() - interval '1 minute' RETURNING id`);
   }
 
-  /** Rows a data-changing statement touched (wrapped so the driver returns one plain row). */
+  /** Rows a data-changing statement touched (wrapped so the driver returns one plain row). Prepared: see reserve. */
   private async count(statement: string, parameters: unknown[] = []): Promise<number> {
-    const [row] = (await this.db.query(`WITH changed AS (${statement}) SELECT count(*)::int AS n FROM changed`, parameters)) as { n: number }[];
+    const [row] = await preparedRows<{ n: number }>(this.db, `WITH changed AS (${statement}) SELECT count(*)::int AS n FROM changed`, parameters);
     return row.n;
   }
 }
