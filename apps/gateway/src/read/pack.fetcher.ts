@@ -115,9 +115,10 @@ export class PackFetcher {
    * The part of the pack's `aheadBytes`-aligned block around a read that no kept bytes hold, when
    * another read of that block was fetched alone before: several restores at once of objects that
    * were written at the same time read here and there in one part of a pack (each GET starts on
-   * its own, and they finish out of order), and none of those reads continues another. The block then comes in one request, instead of a small one per
-   * object (Azurite spent several milliseconds of CPU on each request, whatever its size). None for
-   * a first read of the block, or a read that crosses the block's end or runs into kept bytes.
+   * its own, and they finish out of order), and none of those reads continues another. The block
+   * then comes in one request, instead of a small one per object (Azurite spent several
+   * milliseconds of CPU on each request, whatever its size). None for a first read of the block,
+   * or a read that crosses the block's end or runs into kept bytes.
    */
   private nearBlock(spans: Span[], start: number, end: number, packSize: number, keptFurther: number): [number, number] | undefined {
     const { aheadBytes } = this.config.read;
