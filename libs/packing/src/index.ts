@@ -11,7 +11,7 @@ export * from './pack/pack-format.js';
 export * from './pack/pack.builder.js';
 export * from './pack/pack.reader.js';
 export * from './pool/packing.pool.js';
-export { framesBound, readObjectSpan, type EncodedFrame, type SpoolPiece } from './pool/packing.thread.js';
+export { framesBound, readObjectSpan, type EncodedFrame, type EncodeTask, type SpoolPiece } from './pool/packing.thread.js';
 
 /** Where a pack lives in its tenant's container (docs/format.md). */
 export const packBlobName = (packId: string): string => `packs/${packId}`;

@@ -4,7 +4,7 @@ import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, SlabPool, type Logger } from '@ferry/common';
 import { ChunksRepository, ObjectsRepository, TenantsRepository, type CutChunk, type ObjectVersionEntity } from '@ferry/catalog';
 import { JobName, type ForwardObjectPayload } from '@ferry/queue';
-import { DEFAULT_CHUNKING, encodeChunkId, FRAME_OVERHEAD, framesBound, PackingPool, TenantKeyring, type EncodedFrame, type SpoolPiece } from '@ferry/packing';
+import { DEFAULT_CHUNKING, encodeChunkId, FRAME_OVERHEAD, framesBound, PackingPool, TenantKeyring, type EncodedFrame, type EncodeTask } from '@ferry/packing';
 import { Spool } from '@ferry/storage';
 import type { JobHandler } from '../jobs/job-handler.js';
 import { WORKER_LOGGER } from '../worker.tokens.js';
@@ -167,7 +167,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     return pending;
   }
 
-  private encode(task: { pieces: SpoolPiece[]; chunks: CutChunk[]; dataKey: Buffer; zstdLevel: number }): Encoding {
+  private encode(task: EncodeTask): Encoding {
     const slab = framesBound(task.chunks) <= this.slabs.slabBytes ? this.slabs.acquire() : undefined;
     const frames = (async () => this.pool.encode(task, await slab))();
     // a failure surfaces when it is awaited; until then it must not count as unhandled

@@ -102,10 +102,11 @@ const READ_BYTES = 4 * 1024 * 1024;
 /**
  * The buffer this thread reads spool bytes into, kept between tasks (which never overlap). A fresh
  * multi-MiB buffer costs more than the read itself: glibc maps it to new pages, the read faults them
- * in one by one, and they go back to the kernel when the buffer is collected (allocating and filling 1 GiB in fresh 4 MiB
- * buffers took 0.7-0.9 CPU-s here, half of it in the kernel; in one reused buffer, 0.01). Cutting and
- * encoding 64 MiB of log-like data in one thread took 7.6-8.5 CPU-s per GiB with a new buffer per read
- * (and a concatenation per chunk that spans two reads) and 4.1-5.0 with reused ones.
+ * in one by one, and they go back to the kernel when the buffer is collected (allocating and
+ * filling 1 GiB in fresh 4 MiB buffers took 0.7-0.9 CPU-s here, half of it in the kernel; in one
+ * reused buffer, 0.01). Cutting and encoding 64 MiB of log-like data in one thread took 7.6-8.5
+ * CPU-s per GiB with a new buffer per read (and a concatenation per chunk that spans two reads) and
+ * 4.1-5.0 with reused ones.
  */
 let scratch = Buffer.alloc(0);
 
