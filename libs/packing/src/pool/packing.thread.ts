@@ -1,9 +1,11 @@
-import { closeSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { move } from 'piscina';
 import { FastCdcChunker, type ChunkingParams } from '../chunking/fastcdc.js';
 import { CHUNK_ID_BYTES, chunkIdHash, chunkIdOf } from '../crypto/chunk-id.js';
 import { decodeChunk, encodeChunk, FRAME_OVERHEAD, type ChunkCodec } from '../pack/chunk-frame.js';
+import { SpoolFiles, spansOf, type SpoolPiece } from './spool-files.js';
+
+export type { SpoolPiece } from './spool-files.js';
 
 /**
  * The CPU-heavy half of repacking, run in worker threads (piscina) so the worker's event loop only
@@ -14,12 +16,6 @@ import { decodeChunk, encodeChunk, FRAME_OVERHEAD, type ChunkCodec } from '../pa
  * synchronous. Async reads would each go through libuv's pool threads and back, which cost the worker
  * as much CPU in those threads as the copying of the bytes itself.
  */
-
-export interface SpoolPiece {
-  /** Absolute path of a spool file holding part of the object, in order. */
-  path: string;
-  size: number;
-}
 
 export interface CutTask {
   pieces: SpoolPiece[];
@@ -99,22 +95,6 @@ export interface CachedChunkTask {
 
 const READ_BYTES = 4 * 1024 * 1024;
 
-/**
- * The buffer this thread reads spool bytes into, kept between tasks (which never overlap). A fresh
- * multi-MiB buffer costs more than the read itself: glibc maps it to new pages, the read faults them
- * in one by one, and they go back to the kernel when the buffer is collected (allocating and
- * filling 1 GiB in fresh 4 MiB buffers took 0.7-0.9 CPU-s here, half of it in the kernel; in one
- * reused buffer, 0.01). Cutting and encoding 64 MiB of log-like data in one thread took 7.6-8.5
- * CPU-s per GiB with a new buffer per read (and a concatenation per chunk that spans two reads) and
- * 4.1-5.0 with reused ones.
- */
-let scratch = Buffer.alloc(0);
-
-function scratchOf(bytes: number): Buffer {
-  if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, READ_BYTES));
-  return scratch;
-}
-
 /** A view of the same memory as a Buffer (what crosses threads arrives as a plain Uint8Array). */
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -136,13 +116,11 @@ export function cut(task: CutTask): CutResult {
     length = 0;
     hash = chunkIdHash(idKey);
   };
-  const buffer = scratchOf(READ_BYTES);
-  withPieces(task.pieces, (fds) => {
-    for (let i = 0; i < fds.length; i++) {
+  SpoolFiles.with(task.pieces, true, (files) => {
+    for (let i = 0; i < task.pieces.length; i++) {
       const size = task.pieces[i].size;
       for (let position = 0; position < size; ) {
-        const read = buffer.subarray(0, Math.min(READ_BYTES, size - position));
-        readFully(fds[i], read, position);
+        const read = files.pieceBytes(i, position, Math.min(READ_BYTES, size - position));
         position += read.length;
         let from = 0;
         for (const to of chunker.ends(read)) {
@@ -171,11 +149,10 @@ export function encode(task: EncodeIntoTask): FramePlacement[] {
   if (into.length < framesBound(task.chunks)) throw new RangeError(`${into.length} bytes for frames of up to ${framesBound(task.chunks)}`);
   const compression = task.zstdLevel > 0 ? { level: task.zstdLevel } : false;
   const placements: FramePlacement[] = [];
-  const plainBuffer = scratchOf(task.chunks.reduce((max, chunk) => Math.max(max, chunk.length), 0));
   let at = 0;
-  withPieces(task.pieces, (fds) => {
+  SpoolFiles.with(task.pieces, true, (files) => {
     for (const chunk of task.chunks) {
-      const plain = readSpan(fds, task.pieces, chunk.offset, chunk.length, plainBuffer);
+      const plain = files.objectBytes(chunk.offset, chunk.length);
       const encoded = encodeChunk(dataKey, asBuffer(chunk.id), plain, compression, into.subarray(at));
       placements.push({ at, length: encoded.frame.length, plainLength: encoded.plainLength, codec: encoded.codec });
       at += encoded.frame.length;
@@ -213,21 +190,12 @@ export function decode(task: DecodeTask): Uint8Array | number {
  * damaged file, a place that no longer holds the chunk) throw, and the caller reads the pack instead.
  */
 export function readCached(task: CachedChunkTask): Uint8Array {
-  const read = withPieces(task.pieces, (fds) => readSpan(fds, task.pieces, task.offset, task.length, Buffer.allocUnsafeSlow(task.length)));
+  // through the page cache, which may hold a recent object's bytes
+  const read = SpoolFiles.with(task.pieces, false, (files) => files.objectBytesInto(task.offset, Buffer.allocUnsafeSlow(task.length)));
   const id = chunkIdOf(asBuffer(task.idKey), read);
   const expected = asBuffer(task.id);
   if (!id.equals(expected)) throw new Error(`the cached bytes at ${task.offset} are not chunk ${expected.toString('hex')}: they hash to ${id.toString('hex')}`);
   return move(read) as Uint8Array;
-}
-
-function withPieces<T>(pieces: SpoolPiece[], work: (fds: number[]) => T): T {
-  const fds: number[] = [];
-  try {
-    for (const piece of pieces) fds.push(openSync(piece.path, 'r'));
-    return work(fds);
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
 }
 
 /** `length` bytes at `offset` of an object spread over `pieces` (its spool files), read on the caller's event loop. */
@@ -251,40 +219,3 @@ export async function readObjectSpan(pieces: SpoolPiece[], offset: number, lengt
   }
 }
 
-/** The pieces of `length` bytes at `offset` of an object spread over spool files: which file, where, how many. */
-function spansOf(pieces: SpoolPiece[], offset: number, length: number): { piece: number; start: number; length: number }[] {
-  const spans: { piece: number; start: number; length: number }[] = [];
-  let written = 0;
-  let base = 0;
-  for (let i = 0; i < pieces.length && written < length; i++) {
-    const size = pieces[i].size;
-    const start = offset + written - base;
-    if (start < size) {
-      const take = Math.min(size - start, length - written);
-      spans.push({ piece: i, start, length: take });
-      written += take;
-    }
-    base += size;
-  }
-  if (written !== length) throw new Error(`spool files end before byte ${offset + length}`);
-  return spans;
-}
-
-/** The first `length` bytes of `into`, filled with the object's bytes at `offset`, as a view. */
-function readSpan(fds: number[], pieces: SpoolPiece[], offset: number, length: number, into: Buffer): Buffer {
-  const out = into.subarray(0, length);
-  let written = 0;
-  for (const span of spansOf(pieces, offset, length)) {
-    readFully(fds[span.piece], out.subarray(written, written + span.length), span.start);
-    written += span.length;
-  }
-  return out;
-}
-
-function readFully(fd: number, into: Buffer, position: number): void {
-  for (let done = 0; done < into.length; ) {
-    const bytesRead = readSync(fd, into, done, into.length - done, position + done);
-    if (bytesRead === 0) throw new Error(`spool file ended at byte ${position + done}`);
-    done += bytesRead;
-  }
-}
