@@ -71,4 +71,16 @@ describe('SlabPool', () => {
     expect(got[1].buffer).toBe(b.buffer);
     expect(pool.allocated).toBe(2);
   });
+
+  it('hands out aligned slabs as shared memory of their own, in whole WebAssembly pages only', () => {
+    const pool = new SlabPool(128 * 1024, 2, Infinity, true);
+    const [a, b] = [pool.take(), pool.take()];
+    expect(a.length).toBe(128 * 1024);
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.buffer).not.toBe(b.buffer);
+    expect(a.byteOffset).toBe(0);
+    pool.settle(a);
+    expect(pool.take().buffer).toBe(a.buffer);
+    expect(() => new SlabPool(1024 * 1024 + 4096, 1, Infinity, true)).toThrow(RangeError);
+  });
 });

@@ -16,6 +16,9 @@
  * last view. So bytes are never overwritten while anyone may still read them, as long as no one
  * hands back bytes it did not finish with.
  */
+/** WebAssembly memory's page: what `aligned` slabs start on, and are a multiple of. */
+const WASM_PAGE = 64 * 1024;
+
 interface SlabState {
   pool: SlabPool;
   slab: Buffer;
@@ -40,12 +43,16 @@ export class SlabPool {
    * @param maxIdle how many free slabs are kept; one handed back beyond that is left to the collector
    * @param maxTaken how many slabs may be out at once (`acquire` waits beyond that): bounds the
    *   pool's memory, for producers that always settle what they take and lend nothing for good
+   * @param aligned slabs start on a 64 KiB boundary, as reads with O_DIRECT need (a multiple of the block size)
    */
   constructor(
     readonly slabBytes: number,
     private readonly maxIdle: number,
     private readonly maxTaken = Infinity,
-  ) {}
+    readonly aligned = false,
+  ) {
+    if (aligned && slabBytes % WASM_PAGE !== 0) throw new RangeError(`aligned slabs are whole multiples of ${WASM_PAGE} bytes, not ${slabBytes}`);
+  }
 
   /** A whole slab (`slabBytes`) to fill; its old contents are whatever was last written. */
   take(): Buffer {
@@ -105,6 +112,10 @@ export class SlabPool {
 
   private allocate(): Buffer {
     this.allocated++;
-    return Buffer.from(new SharedArrayBuffer(this.slabBytes));
+    if (!this.aligned) return Buffer.from(new SharedArrayBuffer(this.slabBytes));
+    // shared WebAssembly memory is a SharedArrayBuffer that starts on a page; each reserves address
+    // space (not memory) for its guard region, of which a process has room for thousands
+    const pages = this.slabBytes / WASM_PAGE;
+    return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer);
   }
 }

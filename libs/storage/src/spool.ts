@@ -8,12 +8,13 @@ import { DirectorySync } from './dir-sync.js';
 /** What O_DIRECT writes must be aligned to here: the largest logical block size in common use. */
 export const DIRECT_IO_ALIGNMENT = 4096;
 
-/** A new spool file open for writing, and how. */
+/** A spool file open for writing or reading, and how. */
 export interface SpoolFile {
   handle: FileHandle;
   /**
    * Opened with O_DIRECT: every write must come from aligned memory, at an aligned offset, in
-   * aligned lengths (DIRECT_IO_ALIGNMENT); a short tail is padded and truncated away.
+   * aligned lengths (DIRECT_IO_ALIGNMENT); a short tail is padded and truncated away. Reads are
+   * aligned in the same way, and only a read past the end of the file comes back short.
    */
   direct: boolean;
 }
@@ -70,6 +71,19 @@ export class Spool {
     const direct = preferDirect && (await this.supportsDirectIo());
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (direct ? constants.O_DIRECT : 0);
     return { handle: await open(path, flags, 0o600), direct };
+  }
+
+  /**
+   * An existing file to read, with O_DIRECT when `preferDirect` and the spool's filesystem takes it
+   * (then read it only with readFileRange and aligned slabs). A restore reads the bytes of the
+   * recovery cache once, and the gateway wrote them with O_DIRECT, so the page cache does not hold
+   * them: read through it, every byte first needs a new page there, and on this project's VMs, whose
+   * freed memory goes back to the host, the kernel's copy out of those pages was half of the
+   * gateway's CPU in a warm restore (docs/benchmarks.md).
+   */
+  async openForRead(relativePath: string, preferDirect = false): Promise<SpoolFile> {
+    const direct = preferDirect && (await this.supportsDirectIo());
+    return { handle: await open(this.absolute(relativePath), constants.O_RDONLY | (direct ? constants.O_DIRECT : 0)), direct };
   }
 
   /** Probed once: tmpfs and some overlay or network filesystems refuse O_DIRECT (EINVAL). */

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ObjectsRepository, type ObjectVersionEntity } from '@ferry/catalog';
@@ -45,14 +45,14 @@ export class ObjectReader {
   }
 
   private async openSpool(object: ObjectVersionEntity, range: ByteRange): Promise<Readable | undefined> {
-    const slices: { handle: FileHandle; start: number; end: number }[] = [];
+    const slices: Slice[] = [];
     let offset = 0;
     try {
       for (const segment of object.spool ?? []) {
         const segmentEnd = offset + segment.size - 1;
         if (segment.size > 0 && segmentEnd >= range.start && offset <= range.end) {
-          const handle = await open(this.spool.absolute(segment.path), 'r');
-          slices.push({ handle, start: Math.max(range.start, offset) - offset, end: Math.min(range.end, segmentEnd) - offset });
+          const { handle, direct } = await this.spool.openForRead(segment.path, true);
+          slices.push({ handle, direct, start: Math.max(range.start, offset) - offset, end: Math.min(range.end, segmentEnd) - offset });
         }
         offset += segment.size;
       }
@@ -65,15 +65,23 @@ export class ObjectReader {
   }
 }
 
+/** The part of one spool file a read sends, inclusive, and how the file is open. */
+interface Slice {
+  handle: FileHandle;
+  direct: boolean;
+  start: number;
+  end: number;
+}
+
 /**
  * One stream over file slices, read into slabs lent to the reader; Readable.from closes every handle
  * however the reader stops.
  */
-function concatenate(slices: { handle: FileHandle; start: number; end: number }[], slabs: SlabPool): Readable {
+function concatenate(slices: Slice[], slabs: SlabPool): Readable {
   async function* bytes() {
     try {
       for (const slice of slices) {
-        yield* readFileRange(slice.handle, slice.start, slice.end - slice.start + 1, slabs);
+        yield* readFileRange(slice.handle, slice.start, slice.end - slice.start + 1, slabs, slice.direct);
       }
     } finally {
       await Promise.all(slices.map((slice) => slice.handle.close().catch(() => undefined)));

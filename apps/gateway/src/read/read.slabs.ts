@@ -17,7 +17,8 @@ export const FETCH_BYTES = 8 * 1024 * 1024;
  */
 @Injectable()
 export class ReadSlabs {
-  readonly small = new SlabPool(FILE_READ_BYTES, 32);
+  // aligned: spool files are read with O_DIRECT where the filesystem takes it
+  readonly small = new SlabPool(FILE_READ_BYTES, 32, Infinity, true);
   readonly large = new SlabPool(FETCH_BYTES, 8);
 
   /** The pool whose slabs hold `bytes`, if any does. */
