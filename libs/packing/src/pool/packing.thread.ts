@@ -12,9 +12,9 @@ export type { SpoolPiece } from './spool-files.js';
  * moves bytes: cutting and hashing an object's spool files, and compressing and encrypting the
  * chunks the dedup index does not know. Only this lib's own modules and Node are imported here.
  *
- * A task runs to its end without yielding: a thread runs one task at a time, so its spool reads are
- * synchronous. Async reads would each go through libuv's pool threads and back, which cost the worker
- * as much CPU in those threads as the copying of the bytes itself.
+ * A thread runs one task at a time, so the memory its reads land in is the thread's own and reused
+ * from task to task. Cutting and encoding read the spool with O_DIRECT, one span ahead (see
+ * SpoolFiles.ahead): the thread hashes or compresses one span while the disk fills the next.
  */
 
 export interface CutTask {
@@ -98,7 +98,7 @@ const READ_BYTES = 4 * 1024 * 1024;
 /** A view of the same memory as a Buffer (what crosses threads arrives as a plain Uint8Array). */
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-export function cut(task: CutTask): CutResult {
+export async function cut(task: CutTask): Promise<CutResult> {
   const idKey = asBuffer(task.idKey);
   const chunker = new FastCdcChunker(task.params);
   const ids: Buffer[] = [];
@@ -116,22 +116,24 @@ export function cut(task: CutTask): CutResult {
     length = 0;
     hash = chunkIdHash(idKey);
   };
-  SpoolFiles.with(task.pieces, true, (files) => {
-    for (let i = 0; i < task.pieces.length; i++) {
-      const size = task.pieces[i].size;
-      for (let position = 0; position < size; ) {
-        const read = files.pieceBytes(i, position, Math.min(READ_BYTES, size - position));
-        position += read.length;
-        let from = 0;
-        for (const to of chunker.ends(read)) {
-          hash.update(read.subarray(from, to));
-          length += to - from;
-          end();
-          from = to;
-        }
-        hash.update(read.subarray(from));
-        length += read.length - from;
+  // READ_BYTES at a time, never across two files, so every read but a file's last is aligned
+  const reads: { offset: number; length: number }[] = [];
+  let base = 0;
+  for (const piece of task.pieces) {
+    for (let position = 0; position < piece.size; position += READ_BYTES) reads.push({ offset: base + position, length: Math.min(READ_BYTES, piece.size - position) });
+    base += piece.size;
+  }
+  await SpoolFiles.withAsync(task.pieces, true, async (files) => {
+    for await (const read of files.ahead(reads)) {
+      let from = 0;
+      for (const to of chunker.ends(read)) {
+        hash.update(read.subarray(from, to));
+        length += to - from;
+        end();
+        from = to;
       }
+      hash.update(read.subarray(from));
+      length += read.length - from;
     }
   });
   if (chunker.finishEnds() > 0) end();
@@ -143,16 +145,17 @@ export function cut(task: CutTask): CutResult {
  * the caller in memory it reuses: frames moved back as buffers of their own were new external memory
  * for the caller's heap, and V8 answered every few dozen MiB of it with a full collection.
  */
-export function encode(task: EncodeIntoTask): FramePlacement[] {
+export async function encode(task: EncodeIntoTask): Promise<FramePlacement[]> {
   const dataKey = asBuffer(task.dataKey);
   const into = asBuffer(task.into);
   if (into.length < framesBound(task.chunks)) throw new RangeError(`${into.length} bytes for frames of up to ${framesBound(task.chunks)}`);
   const compression = task.zstdLevel > 0 ? { level: task.zstdLevel } : false;
   const placements: FramePlacement[] = [];
   let at = 0;
-  SpoolFiles.with(task.pieces, true, (files) => {
-    for (const chunk of task.chunks) {
-      const plain = files.objectBytes(chunk.offset, chunk.length);
+  await SpoolFiles.withAsync(task.pieces, true, async (files) => {
+    let i = 0;
+    for await (const plain of files.ahead(task.chunks)) {
+      const chunk = task.chunks[i++];
       const encoded = encodeChunk(dataKey, asBuffer(chunk.id), plain, compression, into.subarray(at));
       placements.push({ at, length: encoded.frame.length, plainLength: encoded.plainLength, codec: encoded.codec });
       at += encoded.frame.length;

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, read, readSync } from 'node:fs';
 
 export interface SpoolPiece {
   /** Absolute path of a spool file holding part of the object, in order. */
@@ -18,26 +18,29 @@ const WASM_PAGE = 64 * 1024;
  * WebAssembly memory starts on a page boundary, which O_DIRECT needs.
  */
 let aligned: Buffer = Buffer.alloc(0);
-/** Where a read that spans two spool files is joined into one run of bytes. */
-let joined = Buffer.alloc(0);
+
+/** Where reads ahead land, one span in each in turn (see SpoolFiles.ahead). */
+const ahead: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+
+const alignedMemory = (bytes: number): Buffer => Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE) }).buffer);
 
 function alignedOf(bytes: number): Buffer {
-  if (aligned.length < bytes) aligned = Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE) }).buffer);
+  if (aligned.length < bytes) aligned = alignedMemory(bytes);
   return aligned;
 }
 
-function joinedOf(bytes: number): Buffer {
-  if (joined.length < bytes) joined = Buffer.allocUnsafeSlow(bytes);
-  return joined;
+function aheadOf(slot: number, bytes: number): Buffer {
+  if (ahead[slot].length < bytes) ahead[slot] = alignedMemory(bytes);
+  return ahead[slot];
 }
 
 const roundUp = (n: number) => Math.ceil(n / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT;
 
 /**
- * Synchronous reads of one object's spool files, for the packing threads (a thread runs one task
- * at a time, so nothing is gained by async reads and every one would cost a trip through libuv's
- * pool). Every read lands in memory this thread reuses, and comes back as a view of it, valid until
- * the thread's next read.
+ * Reads of one object's spool files, for the packing threads. Every read lands in memory this
+ * thread reuses (a thread runs one task at a time), and comes back as a view of it, valid until the
+ * thread's next read. Reads are synchronous, but for `ahead`, which reads the next span through
+ * libuv's pool while the thread works on the current one.
  *
  * Repacking reads each new byte of the spool twice (cutting, then encoding) and never again, and
  * the gateway wrote it with O_DIRECT, so the page cache does not hold it. Read through the page
@@ -46,7 +49,8 @@ const roundUp = (n: number) => Math.ceil(n / DIRECT_ALIGNMENT) * DIRECT_ALIGNMEN
  * them was a quarter of the packing threads' CPU in a drain (docs/benchmarks.md). So repacking
  * reads with O_DIRECT where the filesystem takes it (tmpfs before Linux 6.6 and some overlay or
  * network filesystems refuse it, and are read as usual): the disk writes straight into the reused
- * buffer. A read from the recovery cache, which may well be in the page cache, still goes through it.
+ * buffer. A direct read waits for the disk, which `ahead` hides. A read from the recovery cache,
+ * which may well be in the page cache, still goes through it.
  */
 export class SpoolFiles {
   private constructor(
@@ -61,18 +65,70 @@ export class SpoolFiles {
    * them, whatever happens.
    */
   static with<T>(pieces: readonly SpoolPiece[], direct: boolean, work: (files: SpoolFiles) => T): T {
-    const fds: number[] = [];
-    const modes: boolean[] = [];
+    const files = SpoolFiles.open(pieces, direct);
+    try {
+      return work(files);
+    } finally {
+      files.close();
+    }
+  }
+
+  /** As `with`, for work that reads ahead (`ahead`): the files stay open until its promise settles. */
+  static async withAsync<T>(pieces: readonly SpoolPiece[], direct: boolean, work: (files: SpoolFiles) => Promise<T>): Promise<T> {
+    const files = SpoolFiles.open(pieces, direct);
+    try {
+      return await work(files);
+    } finally {
+      files.close();
+    }
+  }
+
+  private static open(pieces: readonly SpoolPiece[], direct: boolean): SpoolFiles {
+    const files = new SpoolFiles(pieces, [], []);
     try {
       for (const piece of pieces) {
         const fd = direct ? openDirect(piece.path) : undefined;
-        fds.push(fd ?? openSync(piece.path, 'r'));
-        modes.push(fd !== undefined);
+        files.fds.push(fd ?? openSync(piece.path, 'r'));
+        (files.direct as boolean[]).push(fd !== undefined);
       }
-      return work(new SpoolFiles(pieces, fds, modes));
-    } finally {
-      for (const fd of fds) closeSync(fd);
+      return files;
+    } catch (error) {
+      files.close();
+      throw error;
     }
+  }
+
+  private close(): void {
+    for (const fd of this.fds) closeSync(fd);
+  }
+
+  /**
+   * The bytes of each of `spans` (of the object) in turn, each a view valid until the next is asked
+   * for; meanwhile the next one is already being read, into memory of its own. A direct read waits
+   * for the disk, and reading one span ahead lets the thread compress or hash the current span
+   * meanwhile (a span of a file not read directly, or spread over two files, is read when its turn comes).
+   */
+  async *ahead(spans: readonly { offset: number; length: number }[]): AsyncGenerator<Buffer> {
+    let next = spans.length > 0 ? this.start(spans[0], 0) : undefined;
+    try {
+      for (let i = 0; i < spans.length; i++) {
+        const bytes = await next!;
+        next = i + 1 < spans.length ? this.start(spans[i + 1], (i + 1) % 2) : undefined;
+        yield bytes;
+      }
+    } finally {
+      // a read still under way must not land after the files close (or in memory reused by then)
+      await next?.catch(() => undefined);
+    }
+  }
+
+  /** Starts reading `span` into read-ahead buffer `slot` (whatever can go wrong shows in the promise). */
+  private async start(span: { offset: number; length: number }, slot: number): Promise<Buffer> {
+    const [first, ...more] = spansOf(this.pieces, span.offset, span.length);
+    if (first && more.length === 0 && this.direct[first.piece]) {
+      return readDirectAhead(this.fds[first.piece], first.start, span.length, this.pieces[first.piece].size, slot);
+    }
+    return this.objectBytesInto(span.offset, aheadOf(slot, span.length).subarray(0, span.length));
   }
 
   /** `length` bytes of file `piece` at `position`. */
@@ -85,17 +141,7 @@ export class SpoolFiles {
     return out;
   }
 
-  /** `length` bytes of the object at `offset`, wherever its files split it. */
-  objectBytes(offset: number, length: number): Buffer {
-    const spans = spansOf(this.pieces, offset, length);
-    if (spans.length === 1) return this.pieceBytes(spans[0].piece, spans[0].start, length);
-    const out = joinedOf(length).subarray(0, length);
-    let written = 0;
-    for (const span of spans) written += this.pieceBytes(span.piece, span.start, span.length).copy(out, written);
-    return out;
-  }
-
-  /** As objectBytes, into `into` (exactly `length` bytes), reading straight into it where the files are not direct. */
+  /** The object's bytes at `offset`, into `into` (as many as it holds), wherever its files split them; straight into it where the files are not direct. */
   objectBytesInto(offset: number, into: Buffer): Buffer {
     let written = 0;
     for (const span of spansOf(this.pieces, offset, into.length)) {
@@ -118,22 +164,41 @@ function openDirect(path: string): number | undefined {
   }
 }
 
-/**
- * Reads the aligned blocks around `length` bytes at `position` into the aligned buffer and returns
- * the bytes asked for. The last block of the file is read whole: a direct read past the end of the
- * file comes back short, and only there may it.
- */
-function readDirect(fd: number, position: number, length: number, size: number): Buffer {
+/** The aligned blocks around `length` bytes at `position` of a file of `size` bytes, and where those bytes start in them. */
+function directWindow(position: number, length: number, size: number): { start: number; skip: number; span: number } {
   const start = position - (position % DIRECT_ALIGNMENT);
-  const skip = position - start;
-  const end = Math.min(roundUp(position + length), roundUp(size));
-  const buffer = alignedOf(end - start);
+  // the last block of the file is read whole: a direct read past the end of the file comes back
+  // short, and only there may it
+  return { start, skip: position - start, span: Math.min(roundUp(position + length), roundUp(size)) - start };
+}
+
+/** Throws unless `bytesRead` more bytes at `done` (of the window) may be followed by more reads, or finish it. */
+function checkDirectRead(bytesRead: number, done: number, needed: number, start: number, position: number, length: number): void {
+  // a short read that is not the file's end would leave the next read unaligned
+  if (bytesRead === 0 || (bytesRead % DIRECT_ALIGNMENT !== 0 && done + bytesRead < needed)) {
+    throw new Error(`spool file ended at byte ${start + done + bytesRead}, before ${position + length}`);
+  }
+}
+
+/** Reads the aligned blocks around `length` bytes at `position` into the aligned buffer and returns the bytes asked for. */
+function readDirect(fd: number, position: number, length: number, size: number): Buffer {
+  const { start, skip, span } = directWindow(position, length, size);
+  const buffer = alignedOf(span);
   for (let done = 0; done < skip + length; ) {
-    const bytesRead = readSync(fd, buffer, done, end - start - done, start + done);
-    // a short read that is not the file's end would leave the next read unaligned
-    if (bytesRead === 0 || (bytesRead % DIRECT_ALIGNMENT !== 0 && done + bytesRead < skip + length)) {
-      throw new Error(`spool file ended at byte ${start + done + bytesRead}, before ${position + length}`);
-    }
+    const bytesRead = readSync(fd, buffer, done, span - done, start + done);
+    checkDirectRead(bytesRead, done, skip + length, start, position, length);
+    done += bytesRead;
+  }
+  return buffer.subarray(skip, skip + length);
+}
+
+/** As readDirect, through libuv's pool (the thread goes on meanwhile), into read-ahead buffer `slot`. */
+async function readDirectAhead(fd: number, position: number, length: number, size: number, slot: number): Promise<Buffer> {
+  const { start, skip, span } = directWindow(position, length, size);
+  const buffer = aheadOf(slot, span);
+  for (let done = 0; done < skip + length; ) {
+    const bytesRead = await new Promise<number>((resolve, reject) => read(fd, buffer, done, span - done, start + done, (error, n) => (error ? reject(error) : resolve(n))));
+    checkDirectRead(bytesRead, done, skip + length, start, position, length);
     done += bytesRead;
   }
   return buffer.subarray(skip, skip + length);
