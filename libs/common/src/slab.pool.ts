@@ -1,3 +1,6 @@
+/** WebAssembly memory's page: what `aligned` slabs start on, and are a multiple of. */
+const WASM_PAGE = 64 * 1024;
+
 /**
  * Reusable buffers for the read path.
  *
@@ -16,9 +19,6 @@
  * last view. So bytes are never overwritten while anyone may still read them, as long as no one
  * hands back bytes it did not finish with.
  */
-/** WebAssembly memory's page: what `aligned` slabs start on, and are a multiple of. */
-const WASM_PAGE = 64 * 1024;
-
 interface SlabState {
   pool: SlabPool;
   slab: Buffer;

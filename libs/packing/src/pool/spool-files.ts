@@ -6,7 +6,10 @@ export interface SpoolPiece {
   size: number;
 }
 
-/** What O_DIRECT needs aligned: memory, file offsets and lengths (the largest logical block size in common use). */
+/**
+ * What O_DIRECT needs aligned: memory, file offsets and lengths (the largest logical block size in
+ * common use). The same as @ferry/storage's DIRECT_IO_ALIGNMENT, which a thread module may not import.
+ */
 export const DIRECT_ALIGNMENT = 4096;
 const WASM_PAGE = 64 * 1024;
 
@@ -84,18 +87,19 @@ export class SpoolFiles {
   }
 
   private static open(pieces: readonly SpoolPiece[], direct: boolean): SpoolFiles {
-    const files = new SpoolFiles(pieces, [], []);
+    const fds: number[] = [];
+    const modes: boolean[] = [];
     try {
       for (const piece of pieces) {
         const fd = direct ? openDirect(piece.path) : undefined;
-        files.fds.push(fd ?? openSync(piece.path, 'r'));
-        (files.direct as boolean[]).push(fd !== undefined);
+        fds.push(fd ?? openSync(piece.path, 'r'));
+        modes.push(fd !== undefined);
       }
-      return files;
     } catch (error) {
-      files.close();
+      for (const fd of fds) closeSync(fd);
       throw error;
     }
+    return new SpoolFiles(pieces, fds, modes);
   }
 
   private close(): void {
