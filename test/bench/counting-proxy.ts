@@ -3,7 +3,9 @@
  * is measured apart from the client's: `node dist/test/bench/counting-proxy.js <listenPort> <azuritePort>`.
  * Requests and bodies are streamed through untouched (no body is buffered); each request is counted
  * by container and kind (Put Blob, Put Block, Put Block List, …) with the bytes of its body.
- * `GET /__bench/counts` answers the totals so far as JSON (never forwarded).
+ * `GET /__bench/counts` answers the totals so far as JSON (never forwarded). A third argument, in
+ * milliseconds, holds back every answer that long: a round trip to a Blob service across a network,
+ * which Azurite on loopback does not have (REPACK_BENCH_BLOB_LATENCY_MS, diagnosis only).
  */
 import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream';
@@ -76,7 +78,7 @@ export async function readCounts(port: number): Promise<ProxyCounts> {
   return (await response.json()) as ProxyCounts;
 }
 
-function serve(listenPort: number, targetPort: number): void {
+function serve(listenPort: number, targetPort: number, latencyMs: number): void {
   const counts: ProxyCounts = {};
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const server = createServer((req, res) => {
@@ -92,8 +94,12 @@ function serve(listenPort: number, targetPort: number): void {
     const upstream = request(
       { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
       (response) => {
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        pipeline(response, res, () => undefined);
+        const answer = () => {
+          res.writeHead(response.statusCode ?? 502, response.headers);
+          pipeline(response, res, () => undefined);
+        };
+        if (latencyMs > 0) setTimeout(answer, latencyMs);
+        else answer();
       },
     );
     upstream.on('error', (error) => {
@@ -116,7 +122,7 @@ function serve(listenPort: number, targetPort: number): void {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [listenPort, targetPort] = process.argv.slice(2).map(Number);
-  if (!Number.isInteger(listenPort) || !Number.isInteger(targetPort)) throw new Error('usage: counting-proxy <listenPort> <targetPort>');
-  serve(listenPort, targetPort);
+  const [listenPort, targetPort, latencyMs = 0] = process.argv.slice(2).map(Number);
+  if (!Number.isInteger(listenPort) || !Number.isInteger(targetPort) || !(latencyMs >= 0)) throw new Error('usage: counting-proxy <listenPort> <targetPort> [latencyMs]');
+  serve(listenPort, targetPort, latencyMs);
 }

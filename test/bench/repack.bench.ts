@@ -22,6 +22,8 @@
  * REPACK_BENCH_DRAIN_ONLY=1 runs only the drains and the direct uploads (diagnosis only).
  * REPACK_BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the gateway and every worker (threads included)
  * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
+ * REPACK_BENCH_BLOB_LATENCY_MS=<ms> makes the counting proxy hold back each of its answers that long, as
+ * a Blob service across a network would (diagnosis only: the baselines other than the proxied upload do not pass it).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -133,7 +135,12 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   cleanups.push(() => azurite.stop());
   lowerPriority(azurite.pid);
   const proxyPort = await freePort();
-  const proxy = spawnChild('proxy', process.execPath, [join(root, 'dist', 'test', 'bench', 'counting-proxy.js'), String(proxyPort), String(azurite.port)], { quiet: true });
+  // REPACK_BENCH_BLOB_LATENCY_MS=<ms>: the proxy holds back each answer that long, as a Blob service
+  // across a network would (diagnosis only; the worker's writes, not the gateway's reads)
+  const latency = process.env.REPACK_BENCH_BLOB_LATENCY_MS ?? '0';
+  const proxy = spawnChild('proxy', process.execPath, [join(root, 'dist', 'test', 'bench', 'counting-proxy.js'), String(proxyPort), String(azurite.port), latency], {
+    quiet: true,
+  });
   cleanups.push(() => proxy.stop());
   lowerPriority(proxy.process.pid); // it stands in for the network in front of Azurite
   await waitForPort(proxyPort);

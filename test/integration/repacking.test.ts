@@ -18,13 +18,14 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { decodeTenantRecord, readContainer, TENANT_RECORD_BLOB, TenantKeyring } from '@ferry/packing';
+import { chunkIdOf, decodeTenantRecord, encodeChunk, readContainer, TENANT_RECORD_BLOB, TenantKeyring } from '@ferry/packing';
 import { SealedBox } from '@ferry/common';
 import { FlushEventsHandler } from '../../apps/worker/src/repack/flush-events.handler.js';
 import { DataSource } from 'typeorm';
 import { ChunksRepository, ObjectsRepository } from '@ferry/catalog';
 import { BlobStore } from '@ferry/storage';
 import { PrunePacksHandler } from '../../apps/worker/src/repack/prune-packs.handler.js';
+import { PackAssembler } from '../../apps/worker/src/repack/pack.assembler.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { CollectGarbageHandler } from '../../apps/worker/src/maintenance/collect-garbage.handler.js';
 import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
@@ -179,6 +180,48 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     expect(rows.map((row) => row.key)).toEqual(['ordered-0-large.bin', ...small.map((_, i) => `ordered-${i + 1}-small.bin`)]);
     expect((await get(alice.s3, 'backups', 'ordered-0-large.bin')).equals(large)).toBe(true);
     for (const [i, body] of small.entries()) expect((await get(alice.s3, 'backups', `ordered-${i + 1}-small.bin`)).equals(body)).toBe(true);
+  });
+
+  it('seals a pack once half the job slots wait for it, without the linger, and the next jobs fill a new one meanwhile', async () => {
+    // driven straight through the worker's assembler, so which job waits when is fixed, not raced
+    const grace = await ferry.tenant('grace');
+    const keys = await ferry.worker!.get(TenantKeyring).forTenant(grace.id);
+    const target = { tenantId: grace.id, container: container(grace), keys };
+    const assembler = ferry.worker!.get(PackAssembler);
+    const job = (seed: number) => {
+      const plain = seeded(seed, 64 * 1024);
+      const frame = encodeChunk(keys.current.key, chunkIdOf(keys.chunkIdKey, plain), plain);
+      return assembler.append(target, `seal-${seed}`, new Date(), [frame]);
+    };
+    const { concurrency } = ferry.config.forward;
+    const linger = ferry.config.packing.lingerMs;
+    // four job slots, and packs that would otherwise wait a minute for more
+    ferry.config.forward.concurrency = 4;
+    ferry.config.packing.lingerMs = 60_000;
+    try {
+      const first = job(1);
+      const firstWaits = assembler.awaitPacks(first);
+      // one slot of four waits: the pack stays open, and the next job joins it
+      const second = job(2);
+      expect(second).toEqual(first);
+      const secondWaits = assembler.awaitPacks(second);
+      // two of four wait: sealed, and the next job starts another pack while it uploads
+      const third = job(3);
+      expect(third[0]).not.toBe(first[0]);
+      await Promise.all([firstWaits, secondWaits]);
+      const fourth = job(4);
+      expect(fourth).toEqual(third);
+      await Promise.all([assembler.awaitPacks(third), assembler.awaitPacks(fourth)]);
+    } finally {
+      ferry.config.forward.concurrency = concurrency;
+      ferry.config.packing.lingerMs = linger;
+    }
+    const packs = (await db.query(`SELECT chunk_count, state FROM packs WHERE tenant_id = $1`, [grace.id])) as { chunk_count: number; state: string }[];
+    expect(packs).toEqual([
+      { chunk_count: 2, state: 'stored' },
+      { chunk_count: 2, state: 'stored' },
+    ]);
+    expect((await listBlobs(ferry.config, container(grace))).filter((blob) => blob.name.startsWith('packs/'))).toHaveLength(2);
   });
 
   it('keeps tenants apart: the same bytes get other chunk ids and land in the other container', async () => {

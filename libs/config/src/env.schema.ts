@@ -35,7 +35,7 @@ export const envSchema = z.object({
   FERRY_CONTAINER_PREFIX: z.string().regex(/^[a-z0-9-]{1,20}$/).default('ferry-'),
   FERRY_CACHE_HOURS: z.coerce.number().min(0).default(48),
   FERRY_CACHE_MAX_BYTES: bytes.default(50 * 1024 ** 3),
-  FERRY_FORWARD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
+  FERRY_FORWARD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(128),
   FERRY_PACK_TARGET_BYTES: z.coerce.number().int().min(1024 * 1024).max(1024 * 1024 * 1024).default(32 * 1024 * 1024),
   FERRY_PACK_LINGER_MS: z.coerce.number().int().min(0).max(60_000).default(200),
   FERRY_PACK_THREADS: z.coerce.number().int().min(1).max(64).optional(),

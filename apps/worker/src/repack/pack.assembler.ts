@@ -31,6 +31,8 @@ interface OpenPack {
   committed: Promise<void>;
   settle: { resolve: () => void; reject: (error: unknown) => void };
   timer?: NodeJS.Timeout;
+  /** Jobs that have added all they will to it and now wait for it. */
+  waiters: number;
   /** The memory its frames are copied into, once it has one. */
   arena?: Buffer;
 }
@@ -104,17 +106,26 @@ export class PackAssembler implements OnApplicationShutdown {
   }
 
   /**
-   * A job waits for the packs holding its frames and event. When every job slot of the worker is
-   * waiting so, nothing more can be added to any open pack until one is written: the packs are
-   * sealed at once rather than after the linger, which would only stall every slot for it.
+   * A job waits for the packs holding its frames and event. A pack that half the worker's job slots
+   * wait for is sealed then, even below the target size: its upload then runs while the other half
+   * of the slots cut and encode into the next pack. Sealed only once every slot waited, as before,
+   * the jobs moved in lockstep waves — the threads idle through each upload, and Blob latency paid
+   * once per wave (docs/benchmarks.md, tenth session). When every slot waits, everything open is
+   * sealed: nothing more can be added to any open pack until one is written.
    */
   async awaitPacks(pending: Promise<void>[]): Promise<void> {
+    const concurrency = this.config.forward.concurrency;
+    const held = [...this.open.values()].filter((pack) => pending.includes(pack.committed));
     this.waiting++;
+    for (const pack of held) pack.waiters++;
     try {
-      if (this.waiting >= this.config.forward.concurrency) for (const pack of [...this.open.values()]) this.seal(pack);
+      if (this.waiting >= concurrency) for (const pack of [...this.open.values()]) this.seal(pack);
+      else for (const pack of held) if (pack.waiters >= Math.ceil(concurrency / 2)) this.seal(pack);
       await Promise.all(pending);
     } finally {
       this.waiting--;
+      // a pack that failed ends the wait early: its other waiters must not seal the next pack early
+      for (const pack of held) pack.waiters--;
     }
   }
 
@@ -151,6 +162,7 @@ export class PackAssembler implements OnApplicationShutdown {
       events: [],
       committed,
       settle,
+      waiters: 0,
     };
     this.open.set(target.tenantId, pack);
     return pack;

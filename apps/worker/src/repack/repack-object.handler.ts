@@ -50,7 +50,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     private readonly spool: Spool,
   ) {
     // Two slabs a thread: one being encoded into while the frames of the other are appended. A batch
-    // waits for a slab before it goes to the threads, so the worker's concurrent jobs (64 by default)
+    // waits for a slab before it goes to the threads, so the worker's concurrent jobs (128 by default)
     // queue for slabs rather than each holding one while the threads are busy.
     const slabs = 2 * pool.threads;
     this.slabs = new SlabPool(ENCODE_SLAB_BYTES, slabs, slabs);
