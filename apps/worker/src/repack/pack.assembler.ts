@@ -107,11 +107,11 @@ export class PackAssembler implements OnApplicationShutdown {
 
   /**
    * A job waits for the packs holding its frames and event. A pack that half the worker's job slots
-   * wait for is sealed then, even below the target size: its upload then runs while the other half
-   * of the slots cut and encode into the next pack. Sealed only once every slot waited, as before,
-   * the jobs moved in lockstep waves — the threads idle through each upload, and Blob latency paid
-   * once per wave (docs/benchmarks.md, tenth session). When every slot waits, everything open is
-   * sealed: nothing more can be added to any open pack until one is written.
+   * wait for is sealed at once, even below the target size, so that its upload runs while the other
+   * half of the slots cut and encode into the next pack. When packs were sealed early only once every
+   * slot waited, the jobs moved in lockstep waves: the threads idled through each upload, and each
+   * wave paid Blob's latency (docs/benchmarks.md, tenth session). When every slot waits, everything
+   * open is sealed: nothing more can be added to any open pack until one is written.
    */
   async awaitPacks(pending: Promise<void>[]): Promise<void> {
     const concurrency = this.config.forward.concurrency;
