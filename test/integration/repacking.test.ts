@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -26,6 +26,7 @@ import { ChunksRepository, ObjectsRepository } from '@ferry/catalog';
 import { BlobStore } from '@ferry/storage';
 import { PrunePacksHandler } from '../../apps/worker/src/repack/prune-packs.handler.js';
 import { PackAssembler } from '../../apps/worker/src/repack/pack.assembler.js';
+import { ManifestBatcher } from '../../apps/worker/src/repack/manifest.batcher.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { CollectGarbageHandler } from '../../apps/worker/src/maintenance/collect-garbage.handler.js';
 import { EvictCacheHandler } from '../../apps/worker/src/maintenance/evict-cache.handler.js';
@@ -443,6 +444,70 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await settle(bob);
     expect((await get(bob.s3, 'backups', 'second.bin')).equals(body)).toBe(true);
     await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'second.bin' }));
+  });
+
+  it('commits a batch of manifests in one statement, each object with its own outcome, and the chunk-gone one writes nothing', async () => {
+    const body = seeded(62, 2 * MiB);
+    await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'batch-source.bin', Body: body }));
+    await settle(bob);
+    const [source] = (await db.query(`SELECT id FROM objects WHERE tenant_id = $1 AND key = 'batch-source.bin'`, [bob.id])) as { id: string }[];
+    const cut = ((await db.query(`SELECT chunk_id, "offset", length FROM object_chunks WHERE object_id = $1 ORDER BY seq`, [source.id])) as {
+      chunk_id: Buffer;
+      offset: string;
+      length: number;
+    }[]).map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length }));
+    const refs = async () =>
+      ((await db.query(`SELECT refs FROM chunks WHERE tenant_id = $1 AND id = ANY($2::bytea[]) ORDER BY id`, [bob.id, cut.map((c) => c.id)])) as { refs: number }[]).map(
+        (row) => row.refs,
+      );
+    const refsBefore = await refs();
+    await ferry.stopWorker();
+    for (const key of ['batch-1.bin', 'batch-2.bin', 'batch-3.bin']) await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: key, Body: body }));
+    const ids = ((await db.query(`SELECT key, id FROM objects WHERE tenant_id = $1 AND key LIKE 'batch-_.bin' ORDER BY key`, [bob.id])) as { id: string }[]).map(
+      (row) => row.id,
+    );
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'batch-2.bin' }));
+    // batch-3 names one chunk no row knows (as if the collector had just removed it)
+    const gone = { id: randomBytes(32), offset: 2 * MiB, length: 1 };
+    const chunks = ferry.gateway.app.get(ChunksRepository);
+    expect(
+      await chunks.commitManifests(bob.id, [
+        { objectId: ids[0], chunks: cut },
+        { objectId: ids[1], chunks: cut },
+        { objectId: ids[2], chunks: [...cut, gone] },
+      ]),
+    ).toEqual(['stored', 'object-gone', 'chunk-gone']);
+    const rows = (await db.query(
+      `SELECT o.key, o.state, (SELECT count(*)::int FROM object_chunks m WHERE m.object_id = o.id) AS manifest FROM objects o
+        WHERE o.tenant_id = $1 AND o.key LIKE 'batch-_.bin' ORDER BY o.key`,
+      [bob.id],
+    )) as { key: string; state: string; manifest: number }[];
+    expect(rows).toEqual([
+      { key: 'batch-1.bin', state: 'stored', manifest: cut.length },
+      { key: 'batch-3.bin', state: 'staged', manifest: 0 },
+    ]);
+    // only batch-1's manifest raised the counts
+    expect(await refs()).toEqual(refsBefore.map((n) => n + 1));
+    // the worker, back, stores batch-3 through its own job, and batch-1 is left as it is
+    await ferry.startWorker();
+    await settle(bob);
+    for (const key of ['batch-1.bin', 'batch-3.bin']) expect((await get(bob.s3, 'backups', key)).equals(body)).toBe(true);
+    for (const key of ['batch-source.bin', 'batch-1.bin', 'batch-3.bin']) await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: key }));
+  });
+
+  it('batches the manifests asked for in one turn of the event loop, and gives each caller its own outcome', async () => {
+    const chunks = ferry.worker!.get(ChunksRepository);
+    const batcher = new ManifestBatcher(chunks);
+    const calls = vi.spyOn(chunks, 'commitManifests');
+    try {
+      const missing = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+      // objects that are not staged (none with these ids): both come back 'object-gone', from one call
+      expect(await Promise.all(missing.map((id) => batcher.commit(bob.id, id, [])))).toEqual(['object-gone', 'object-gone']);
+      expect(calls).toHaveBeenCalledTimes(1);
+      expect(calls.mock.calls[0][1].map((manifest) => manifest.objectId)).toEqual(missing);
+    } finally {
+      calls.mockRestore();
+    }
   });
 
   it('rotates the data key: new packs use the new key, old packs stay readable', async () => {

@@ -17,6 +17,7 @@ import { FlushEventsHandler } from './repack/flush-events.handler.js';
 import { PackRewriter } from './repack/pack.rewriter.js';
 import { PrunePacksHandler } from './repack/prune-packs.handler.js';
 import { VerifyTenantHandler } from './repack/verify-tenant.handler.js';
+import { ManifestBatcher } from './repack/manifest.batcher.js';
 import { PackAssembler } from './repack/pack.assembler.js';
 import { RepackObjectHandler } from './repack/repack-object.handler.js';
 import { WORKER_LOGGER } from './worker.tokens.js';
@@ -33,6 +34,7 @@ export class WorkerModule {
         { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads) },
         TenantKeyring,
         PackAssembler,
+        ManifestBatcher,
         PackRewriter,
         ...handlers,
         { provide: WORKER_LOGGER, useValue: createLogger('worker', config.logLevel) },

@@ -13,6 +13,7 @@ import { OrderedRefs1764200000002 } from './migrations/1764200000002-ordered-ref
 import { ChunkCache1764400000000 } from './migrations/1764400000000-chunk-cache.js';
 import { CommitManifest1764500000000 } from './migrations/1764500000000-commit-manifest.js';
 import { UsageUpdateRow1764600000000 } from './migrations/1764600000000-usage-update-row.js';
+import { CommitManifests1764700000000 } from './migrations/1764700000000-commit-manifests.js';
 
 export const CATALOG_ENTITIES = [
   TenantEntity,
@@ -23,7 +24,7 @@ export const CATALOG_ENTITIES = [
   MultipartPartEntity,
   GarbageEntity,
 ];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000, CommitManifest1764500000000, UsageUpdateRow1764600000000];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, Packing1764100000000, UsageCounter1764200000000, TenantAccess1764200000001, OrderedRefs1764200000002, ChunkCache1764400000000, CommitManifest1764500000000, UsageUpdateRow1764600000000, CommitManifests1764700000000];
 
 export function catalogDataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

@@ -8,6 +8,7 @@ import { DEFAULT_CHUNKING, encodeChunkId, FRAME_OVERHEAD, framesBound, PackingPo
 import { Spool } from '@ferry/storage';
 import type { JobHandler } from '../jobs/job-handler.js';
 import { WORKER_LOGGER } from '../worker.tokens.js';
+import { ManifestBatcher } from './manifest.batcher.js';
 import { PackAssembler, type PackTarget } from './pack.assembler.js';
 
 /** Plaintext bytes sent to a worker thread per encode task. */
@@ -47,6 +48,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
     private readonly keyring: TenantKeyring,
     private readonly pool: PackingPool,
     private readonly assembler: PackAssembler,
+    private readonly manifests: ManifestBatcher,
     private readonly spool: Spool,
   ) {
     // Two slabs a thread: one being encoded into while the frames of the other are appended. A batch
@@ -111,7 +113,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       // chunks this job did not claim are stored already or being stored by another ingest
       const allMine = chunks.every((chunk) => claimed.has(chunk.id.toString('hex')));
       if (!allMine && !(await this.awaitOthers(tenantId, chunks))) continue;
-      const outcome = await this.chunks.commitManifest(tenantId, objectId, chunks);
+      const outcome = await this.manifests.commit(tenantId, objectId, chunks);
       if (outcome === 'object-gone') await this.chunks.releaseClaims(tenantId, objectId);
       if (outcome === 'chunk-gone') {
         this.logger.info({ tenantId, objectId }, 'a deduplicated chunk was collected meanwhile; storing it again');

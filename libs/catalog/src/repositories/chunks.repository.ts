@@ -217,6 +217,30 @@ export class ChunksRepository {
     }
   }
 
+  /**
+   * The manifests of several objects of the tenant, in one statement (the `commit_manifests`
+   * function): one outcome per object, in order, each what `commitManifest` would have returned for
+   * it. Any other failure fails them all, and nothing of the batch is written.
+   */
+  async commitManifests(tenantId: string, manifests: { objectId: string; chunks: CutChunk[] }[]): Promise<ManifestCommit[]> {
+    if (manifests.length === 0) return [];
+    const all = manifests.flatMap((manifest) => manifest.chunks);
+    const cached = manifests.map((manifest) => uniqueById(manifest.chunks.filter((chunk) => !chunk.skip)));
+    const [row] = (await preparedRows(this.db, `SELECT commit_manifests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS outcomes`, [
+      tenantId,
+      manifests.map((manifest) => manifest.objectId),
+      manifests.map((manifest) => manifest.chunks.length),
+      all.map((c) => c.id),
+      all.map((c) => c.offset),
+      all.map((c) => c.length),
+      all.map((c) => c.skip ?? 0),
+      cached.map((whole) => whole.length),
+      cached.flat().map((c) => c.id),
+      cached.flat().map((c) => c.offset),
+    ])) as { outcomes: ManifestCommit[] }[];
+    return row.outcomes;
+  }
+
   /** The object's chunks in order, with their places. */
   async manifest(tenantId: string, objectId: string): Promise<ManifestEntry[]> {
     const rows = (await preparedRows(
