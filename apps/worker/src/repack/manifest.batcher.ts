@@ -52,10 +52,7 @@ export class ManifestBatcher {
 
   private async run(tenantId: string, batch: Queued[]): Promise<void> {
     try {
-      const outcomes = await this.chunks.commitManifests(
-        tenantId,
-        batch.map(({ objectId, chunks }) => ({ objectId, chunks })),
-      );
+      const outcomes = await this.chunks.commitManifests(tenantId, batch);
       batch.forEach((queued, i) => queued.settle.resolve(outcomes[i]));
     } catch (error) {
       for (const queued of batch) queued.settle.reject(error);

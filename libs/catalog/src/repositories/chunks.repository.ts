@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { SpoolSegment } from '../entities/object-version.entity.js';
-import { pgCode, PG_FOREIGN_KEY_VIOLATION } from './pg-errors.js';
 import { preparedRows } from './prepared.js';
 
 /** A chunk an ingest cut: its keyed id and where it sits in the object. */
@@ -191,40 +190,26 @@ export class ChunksRepository {
   }
 
   /**
-   * Writes an object's manifest and marks it stored, atomically and in one round trip (the
-   * `commit_manifest` function). The manifest's foreign key locks the chunk rows it names, so a
-   * collector cannot remove a chunk this ingest deduplicated against: either the collector ran first
-   * (`chunk-gone`: store it again) or it sees refs > 0. The object's spool files stay as the recovery
-   * cache, and its chunks are pointed at them.
+   * Writes an object's manifest and marks it stored, atomically and in one round trip: a batch of
+   * one (`commitManifests`). Its chunk rows are locked first, so a collector cannot remove a chunk
+   * this ingest deduplicated against: either the collector ran first (`chunk-gone`: store it again)
+   * or it sees refs > 0. The object's spool files stay as the recovery cache, and its chunks are
+   * pointed at them.
    */
   async commitManifest(tenantId: string, objectId: string, chunks: CutChunk[]): Promise<ManifestCommit> {
-    const whole = uniqueById(chunks.filter((chunk) => !chunk.skip));
-    try {
-      const [row] = (await preparedRows(this.db, `SELECT commit_manifest($1, $2, $3, $4, $5, $6, $7, $8) AS stored`, [
-        tenantId,
-        objectId,
-        chunks.map((c) => c.id),
-        chunks.map((c) => c.offset),
-        chunks.map((c) => c.length),
-        chunks.map((c) => c.skip ?? 0),
-        whole.map((c) => c.id),
-        whole.map((c) => c.offset),
-      ])) as { stored: boolean }[];
-      return row.stored ? 'stored' : 'object-gone';
-    } catch (error) {
-      if (pgCode(error) === PG_FOREIGN_KEY_VIOLATION) return 'chunk-gone';
-      throw error;
-    }
+    const [outcome] = await this.commitManifests(tenantId, [{ objectId, chunks }]);
+    return outcome;
   }
 
   /**
    * The manifests of several objects of the tenant, in one statement (the `commit_manifests`
-   * function): one outcome per object, in order, each what `commitManifest` would have returned for
-   * it. Any other failure fails them all, and nothing of the batch is written.
+   * function, which commits each as `commit_manifest` does): one outcome per object, in order. Any
+   * other failure fails them all, and nothing of the batch is written.
    */
   async commitManifests(tenantId: string, manifests: { objectId: string; chunks: CutChunk[] }[]): Promise<ManifestCommit[]> {
     if (manifests.length === 0) return [];
     const all = manifests.flatMap((manifest) => manifest.chunks);
+    // the chunks the object holds whole: those its spool files can give back (the recovery cache)
     const cached = manifests.map((manifest) => uniqueById(manifest.chunks.filter((chunk) => !chunk.skip)));
     const [row] = (await preparedRows(this.db, `SELECT commit_manifests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS outcomes`, [
       tenantId,
