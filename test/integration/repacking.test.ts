@@ -446,6 +446,46 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'second.bin' }));
   });
 
+  it('the collector passes over a chunk a manifest commit holds instead of waiting for it, and takes it on a later run', async () => {
+    const body = seeded(63, 3 * MiB);
+    await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'held.bin', Body: body }));
+    await settle(bob);
+    const ids = ((await db.query(
+      `SELECT m.chunk_id FROM object_chunks m JOIN objects o ON o.id = m.object_id WHERE o.tenant_id = $1 AND o.key = 'held.bin' ORDER BY m.chunk_id`,
+      [bob.id],
+    )) as { chunk_id: Buffer }[]).map((row) => row.chunk_id);
+    expect(ids.length).toBeGreaterThan(1);
+    // no collector of the worker's own meanwhile: only the calls below collect
+    await ferry.stopWorker();
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'held.bin' }));
+    const present = async () =>
+      ((await db.query(`SELECT id FROM chunks WHERE tenant_id = $1 AND id = ANY($2::bytea[]) ORDER BY id`, [bob.id, ids])) as { id: Buffer }[]).map(
+        (row) => row.id.toString('hex'),
+      );
+    expect(await present()).toHaveLength(ids.length);
+    // another session holds the first chunk's row as commit_manifests locks it, mid-transaction
+    const holder = db.createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.startTransaction();
+      await holder.query(`SELECT 1 FROM chunks WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`, [bob.id, ids[0]]);
+      const chunks = ferry.gateway.app.get(ChunksRepository);
+      const collected = await Promise.race([
+        chunks.collectChunks(0, 1000),
+        new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 5_000)),
+      ]);
+      expect(collected).not.toBe('waited');
+      expect(await present()).toEqual([ids[0].toString('hex')]);
+      await holder.commitTransaction();
+      expect(await chunks.collectChunks(0, 1000)).toBeGreaterThanOrEqual(1);
+      expect(await present()).toEqual([]);
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+      await ferry.startWorker();
+    }
+  });
+
   it('commits a batch of manifests in one statement, each object with its own outcome, and the chunk-gone one writes nothing', async () => {
     const body = seeded(62, 2 * MiB);
     await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'batch-source.bin', Body: body }));

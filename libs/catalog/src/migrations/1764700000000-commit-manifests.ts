@@ -12,9 +12,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * the collector removed before the lock fails only the objects that name it ('chunk-gone', nothing
  * of theirs written); one it has not reached can no longer be collected, as refs is raised before
  * the lock is let go. Otherwise each object is exactly what `commit_manifest` makes of it. (The
- * collector deletes in no particular order: should it and a batch ever deadlock, over chunks no
- * manifest named for the whole grace period, Postgres cancels one of them, and a cancelled batch
- * fails the jobs in it, which are retried; a single manifest's lock could meet the same fate.)
+ * collector meets rows in no particular order, but it skips the rows others hold rather than wait
+ * for them, so it cannot deadlock with a batch: `ChunksRepository.collectChunks`.)
  * Returns one outcome per object: 'stored', 'object-gone' (no longer staged) or 'chunk-gone'.
  * The chunk arrays are every object's in turn; `p_counts` and `p_cached_counts` say how many are whose.
  */

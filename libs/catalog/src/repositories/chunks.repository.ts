@@ -323,6 +323,12 @@ export class ChunksRepository {
    * Operator-level: forgets chunks no manifest has named for `graceMs`, and claims abandoned for
    * longer than the lease. A manifest being written holds its chunks' rows, so it either wins (refs
    * > 0 when this statement re-checks) or fails and stores the chunk again.
+   *
+   * It passes over rows someone else holds (SKIP LOCKED) rather than waiting for them: a chunk a
+   * manifest is being committed against is about to be named, and one whose commit fails is
+   * collected next time. Never waiting, the collector cannot deadlock with a batch of manifests,
+   * which locks its chunks in key order while this statement meets rows in whatever order its scan
+   * gives.
    */
   async collectChunks(graceMs: number, limit: number): Promise<number> {
     const [, deleted] = (await this.db.query(
@@ -330,7 +336,8 @@ export class ChunksRepository {
          SELECT tenant_id, id FROM chunks
           WHERE refs = 0 AND ((pack_id IS NOT NULL AND unreferenced_since < now() - $1 * interval '1 millisecond')
              OR (pack_id IS NULL AND claimed_at < now() - $2 * interval '1 millisecond'))
-          LIMIT $3)
+          LIMIT $3
+          FOR UPDATE SKIP LOCKED)
          AND refs = 0`,
       [graceMs, CHUNK_CLAIM_LEASE_MS, limit],
     )) as [unknown, number];
