@@ -5,6 +5,7 @@
 // which Nest's dependency injection needs and esbuild does not emit.
 import { build } from 'esbuild';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** What each app's bundle starts from, relative to the build directory. */
 const ENTRIES = {
@@ -69,9 +70,13 @@ export async function bundleApps({ from, out, apps = ['gateway', 'worker', 'cons
     // esbuild renamed to avoid a clash would break them without an error
     keepNames: true,
     minify: true,
+    // Node prints the source line an uncaught error was thrown from, whole: not a minified megabyte
+    lineLimit: 160,
     external: EXTERNAL,
     // CommonJS packages in an ES module bundle still call require() for Node's built-ins
     banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
+    // runs first in every bundle: stack traces through the bundle's source map, read when first needed
+    inject: [fileURLToPath(new URL('./stack-traces.mjs', import.meta.url))],
     logLevel: 'warning',
   });
 }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { appMain, appNodeFlags } from '../../apps/ferry/src/app-env.js';
 import { freePort } from '../../apps/ferry/src/embedded/free-port.js';
 
 const run = promisify(execFile);
@@ -134,6 +135,26 @@ describe('npm start (the launcher)', () => {
     expect(await bad.exited).toBe(1);
     expect(bad.stderr()).toContain('FERRY_S3_PORT');
     expect(bad.stderr()).not.toMatch(/\n\s+at /);
+  }, 30_000);
+
+  it('an app the launcher starts writes stack traces that name the TypeScript sources, not the bundle', async () => {
+    // started with the launcher's flags, the worker meets a variable it does not know before it does
+    // anything else, and ends with that error and its stack on stderr
+    const failed = await run(process.execPath, [...appNodeFlags('worker'), appMain(join(root, 'dist'), 'worker')], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', FERRY_NOT_A_SETTING: '1' },
+    }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    const stderr = failed?.stderr ?? '';
+    expect(stderr).toContain('FERRY_NOT_A_SETTING: unknown variable');
+    expect(stderr).toMatch(new RegExp(`at loadConfig \\(${root}/libs/config/src/ferry\\.config\\.ts:\\d+:\\d+\\)`));
+    expect(stderr).toMatch(new RegExp(`${root}/apps/worker/src/main\\.ts:\\d+:\\d+`));
+    expect(stderr).not.toMatch(/^\s+at .*bundle\/worker\.js:/m);
+    // Node prints the line of the bundle the error was thrown from, whole, above the stack
+    expect(Math.max(...stderr.split('\n').map((line) => line.length))).toBeLessThan(400);
   }, 30_000);
 
   it('says in one line that Redis is missing when neither REDIS_URL nor redis-server is there', async () => {
