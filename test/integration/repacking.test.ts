@@ -429,7 +429,7 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     const [second] = (await db.query(`SELECT id FROM objects WHERE tenant_id = $1 AND key = 'second.bin'`, [bob.id])) as { id: string }[];
     const chunks = ferry.gateway.app.get(ChunksRepository);
     // 1. the ingest finds every chunk stored already: nothing to claim, nothing to store
-    expect((await chunks.claim(bob.id, second.id, cut)).size).toBe(0);
+    expect((await chunks.claim(bob.id, second.id, cut)).claimed.size).toBe(0);
     // 2. the collector removes them: unreferenced, grace 0
     expect(await chunks.collectChunks(0, 1000)).toBe(cut.length);
     // 3. the manifest cannot name them: the object stays staged, nothing is lost

@@ -100,15 +100,14 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
   private async repack(target: PackTarget, object: ObjectVersionEntity, pieces: { path: string; size: number }[], chunks: CutChunk[]): Promise<void> {
     const { tenantId, id: objectId } = object;
     for (;;) {
-      const claimed = await this.chunks.claim(tenantId, objectId, chunks);
-      const pending = await this.store(target, object, pieces, chunks, claimed);
-      const context = await this.chunks.putEventContext(tenantId, objectId);
-      if (!context) {
-        await Promise.allSettled(pending);
+      const { claimed, event } = await this.chunks.claim(tenantId, objectId, chunks);
+      if (!event) {
+        // deleted meanwhile: nothing to store
         await this.chunks.releaseClaims(tenantId, objectId);
         return;
       }
-      pending.push(this.assembler.record(target, putEvent(object, context, chunks)));
+      const pending = await this.store(target, object, pieces, chunks, claimed);
+      pending.push(this.assembler.record(target, putEvent(object, event, chunks)));
       await this.assembler.awaitPacks(pending);
       // chunks this job did not claim are stored already or being stored by another ingest
       const allMine = chunks.every((chunk) => claimed.has(chunk.id.toString('hex')));

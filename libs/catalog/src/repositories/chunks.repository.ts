@@ -89,11 +89,13 @@ export class ChunksRepository {
   constructor(private readonly db: DataSource) {}
 
   /**
-   * Claims the chunks this ingest (`owner`: the object) has to store: those no row knows, those it
-   * claimed itself on an earlier attempt, and abandoned claims. Returns the claimed ids (hex).
+   * Claims the chunks the ingest of `objectId` has to store: those no row knows, those it claimed
+   * itself on an earlier attempt, and abandoned claims. Returns the claimed ids (hex), and, in the
+   * same round trip, the number and bucket of the object's `object.put` catalog event: none when
+   * the object is gone (deleted meanwhile), and then nothing is left to store for it. The number is
+   * taken while the object exists, so a later delete's event always comes after it.
    */
-  async claim(tenantId: string, owner: string, chunks: CutChunk[]): Promise<Set<string>> {
-    if (chunks.length === 0) return new Set();
+  async claim(tenantId: string, objectId: string, chunks: CutChunk[]): Promise<{ claimed: Set<string>; event?: { seq: number; bucket: string } }> {
     // in key order, as every claimer: two claims of shared chunks then queue instead of deadlocking
     const unique = uniqueById(chunks).sort((a, b) => Buffer.compare(a.id, b.id));
     // prepared: parsing and planning this statement anew cost Postgres more than running it
@@ -110,11 +112,23 @@ export class ChunksRepository {
            FROM wanted w
           WHERE c.tenant_id = $1 AND c.id = w.id AND c.pack_id IS NULL
             AND (c.claimed_by = $4 OR c.claimed_at < now() - $5 * interval '1 millisecond')
-         RETURNING c.id)
-       SELECT id FROM inserted UNION SELECT id FROM taken`,
-      [tenantId, unique.map((c) => c.id), unique.map((c) => c.length), owner, CHUNK_CLAIM_LEASE_MS],
-    )) as { id: Buffer }[];
-    return new Set(rows.map((row) => row.id.toString('hex')));
+         RETURNING c.id),
+       event AS (
+         SELECT b.name, nextval('catalog_event_seq')::bigint AS seq
+           FROM objects o JOIN buckets b ON b.id = o.bucket_id AND b.tenant_id = o.tenant_id
+          WHERE o.tenant_id = $1 AND o.id = $4)
+       SELECT id, NULL::text AS bucket, NULL::bigint AS seq FROM inserted
+        UNION SELECT id, NULL, NULL FROM taken
+        UNION ALL SELECT NULL, name, seq FROM event`,
+      [tenantId, unique.map((c) => c.id), unique.map((c) => c.length), objectId, CHUNK_CLAIM_LEASE_MS],
+    )) as { id: Buffer | null; bucket: string | null; seq: string | null }[];
+    const claimed = new Set<string>();
+    let event: { seq: number; bucket: string } | undefined;
+    for (const row of rows) {
+      if (row.id) claimed.add(row.id.toString('hex'));
+      else if (row.bucket !== null && row.seq !== null) event = { seq: Number(row.seq), bucket: row.bucket };
+    }
+    return { claimed, event };
   }
 
   /**
@@ -268,18 +282,6 @@ export class ChunksRepository {
       codec: row.codec,
       ...(row.cached_spool && row.cached_at !== null ? { cached: { spool: row.cached_spool, at: Number(row.cached_at) } } : {}),
     }));
-  }
-
-  /** The next catalog event number and the object's bucket name, for its `object.put` event. */
-  async putEventContext(tenantId: string, objectId: string): Promise<{ seq: number; bucket: string } | undefined> {
-    const [row] = (await preparedRows(
-      this.db,
-      `SELECT b.name, nextval('catalog_event_seq')::bigint AS seq
-         FROM objects o JOIN buckets b ON b.id = o.bucket_id AND b.tenant_id = o.tenant_id
-        WHERE o.tenant_id = $1 AND o.id = $2`,
-      [tenantId, objectId],
-    )) as { name: string; seq: string }[];
-    return row ? { seq: Number(row.seq), bucket: row.name } : undefined;
   }
 
   /** Where each of `ids` is stored (hex id → place); ids without a pack are absent. */
