@@ -44,7 +44,7 @@ if (!process.sourceMapsEnabled) {
   Error.prepareStackTrace = (error, sites) => {
     let header;
     try {
-      // Node's own errors write their code in theirs (`TypeError [ERR_…]: …`)
+      // an Error's own toString, so that Node's errors read as Node writes them (`TypeError [ERR_…]: …`)
       header = error instanceof Error ? error.toString() : Error.prototype.toString.call(error);
     } catch {
       header = '<error>';
