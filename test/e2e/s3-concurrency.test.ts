@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DataSource } from 'typeorm';
-import { ChunksRepository } from '@ferry/catalog';
+import { PacksRepository } from '@ferry/catalog';
 import { PackedReader } from '../../apps/gateway/src/read/packed-reader.js';
 import { CollectGarbageHandler } from '../../apps/worker/src/maintenance/collect-garbage.handler.js';
 import { PrunePacksHandler } from '../../apps/worker/src/repack/prune-packs.handler.js';
@@ -93,10 +93,10 @@ describe('concurrent writers of one key', () => {
     // 2. prune rewrites the packs the replaced versions' frames made sparse, and their blobs go: what
     //    is left in Blob is the survivor's frame and a little encrypted event data, no other version
     const prune = ferry.worker!.get(PrunePacksHandler);
-    const chunksRepository = ferry.worker!.get(ChunksRepository);
+    const packs = ferry.worker!.get(PacksRepository);
     const pruned = await eventually(async () => {
       await prune.handle();
-      await chunksRepository.collectEmptyPacks(0, 500, 0);
+      await packs.collectEmptyPacks(0, 500, 0);
       await collector.handle();
       const s = await snapshot();
       const total = s.packs.reduce((sum, pack) => sum + Number(pack.size), 0);

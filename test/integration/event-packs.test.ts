@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { catalogDataSourceOptions, ChunksRepository, runMigrations, TenantsRepository } from '@ferry/catalog';
+import { catalogDataSourceOptions, PacksRepository, runMigrations, TenantsRepository } from '@ferry/catalog';
 import { freshDatabase } from '@ferry/testing';
 
 const KiB = 1024;
@@ -11,16 +11,16 @@ const MiB = 1024 * KiB;
  * Which packs of events only the prune job merges (real Postgres): eight or more of one tenant and
  * one size tier, so a large merged pack is not rewritten each time small ones gather.
  */
-describe('ChunksRepository.eventPacks: merges by size tier', () => {
+describe('PacksRepository.eventPacks: merges by size tier', () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;
   let db: DataSource;
-  let chunks: ChunksRepository;
+  let packs: PacksRepository;
 
   beforeAll(async () => {
     database = await freshDatabase();
     await runMigrations(database.url);
     db = await new DataSource(catalogDataSourceOptions(database.url, 2)).initialize();
-    chunks = new ChunksRepository(db);
+    packs = new PacksRepository(db);
   });
   afterAll(async () => {
     await db?.destroy();
@@ -40,14 +40,14 @@ describe('ChunksRepository.eventPacks: merges by size tier', () => {
     const ids: string[] = [];
     for (const size of sizes) {
       const id = randomUUID();
-      await chunks.beginPack(tenantId, { id, keyNumber: 1, size, chunkCount: 0, eventCount: 3 });
+      await packs.beginPack(tenantId, { id, keyNumber: 1, size, chunkCount: 0, eventCount: 3 });
       await db.query(`UPDATE packs SET state = 'stored', created_at = now() - interval '1 minute' WHERE id = $1`, [id]);
       ids.push(id);
     }
     return ids;
   };
   const groups = async (tenantIds: string[]) =>
-    (await chunks.eventPacks(8, 1000))
+    (await packs.eventPacks(8, 1000))
       .filter((group) => tenantIds.includes(group.tenantId))
       .map((group) => ({ tenantId: group.tenantId, ids: group.packs.map((pack) => pack.id).sort() }));
 

@@ -5,7 +5,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { SealedBox } from '@ferry/common';
 import type { ResolvedConfig } from '@ferry/config';
-import { CatalogEventsRepository, ChunksRepository, GarbageRepository, TenantsRepository } from '@ferry/catalog';
+import { CatalogEventsRepository, ChunksRepository, GarbageRepository, PacksRepository, TenantsRepository } from '@ferry/catalog';
 import { readContainer, TenantKeyring } from '@ferry/packing';
 import { forwardJobId, JobQueues, QueueName, redisConnection } from '@ferry/queue';
 import { BlobStore, Spool } from '@ferry/storage';
@@ -116,12 +116,12 @@ describe('store-and-forward survives worker stops, crashes, Redis flushes and ra
   async function reclaimNow(): Promise<void> {
     const worker = ferry.worker!;
     const config: ResolvedConfig = { ...ferry.config, packing: { ...ferry.config.packing, chunkGraceMs: 0 } };
-    const chunks = worker.get(ChunksRepository);
-    const collector = new CollectGarbageHandler(config, chunks, worker.get(GarbageRepository), worker.get(BlobStore), worker.get(Spool));
+    const packs = worker.get(PacksRepository);
+    const collector = new CollectGarbageHandler(config, worker.get(ChunksRepository), packs, worker.get(GarbageRepository), worker.get(BlobStore), worker.get(Spool));
     const prune = new PrunePacksHandler(
       config,
       worker.get(WORKER_LOGGER),
-      chunks,
+      packs,
       worker.get(TenantsRepository),
       worker.get(CatalogEventsRepository),
       worker.get(TenantKeyring),
@@ -129,7 +129,7 @@ describe('store-and-forward survives worker stops, crashes, Redis flushes and ra
     );
     await collector.handle();
     await prune.handle();
-    await chunks.collectEmptyPacks(0, 500, 0);
+    await packs.collectEmptyPacks(0, 500, 0);
     await collector.handle();
   }
 

@@ -22,7 +22,7 @@ import { chunkIdOf, decodeTenantRecord, encodeChunk, readContainer, TENANT_RECOR
 import { SealedBox } from '@ferry/common';
 import { FlushEventsHandler } from '../../apps/worker/src/repack/flush-events.handler.js';
 import { DataSource } from 'typeorm';
-import { ChunksRepository, ObjectsRepository } from '@ferry/catalog';
+import { ChunksRepository, ObjectsRepository, PacksRepository } from '@ferry/catalog';
 import { BlobStore } from '@ferry/storage';
 import { PrunePacksHandler } from '../../apps/worker/src/repack/prune-packs.handler.js';
 import { PackAssembler } from '../../apps/worker/src/repack/pack.assembler.js';
@@ -805,7 +805,7 @@ describe('verify and prune', () => {
     expect(moved.every((place) => place.pack_id !== oldPack)).toBe(true);
     const [old] = (await db.query(`SELECT state FROM packs WHERE id = $1`, [oldPack])) as { state: string }[];
     expect(old.state).toBe('retired');
-    await ferry.gateway.app.get(ChunksRepository).collectEmptyPacks(0, 100, 0);
+    await ferry.gateway.app.get(PacksRepository).collectEmptyPacks(0, 100, 0);
     await ferry.worker!.get(CollectGarbageHandler).handle();
     const names = (await listBlobs(ferry.config, container())).map((blob) => blob.name);
     expect(names).not.toContain(`packs/${oldPack}`);
@@ -845,7 +845,7 @@ describe('verify and prune', () => {
     expect(await eventOnly()).toBeGreaterThanOrEqual(8);
     await ferry.worker!.get(PrunePacksHandler).handle();
     expect(await eventOnly()).toBe(1);
-    await ferry.gateway.app.get(ChunksRepository).collectEmptyPacks(0, 100, 0);
+    await ferry.gateway.app.get(PacksRepository).collectEmptyPacks(0, 100, 0);
     await ferry.worker!.get(CollectGarbageHandler).handle();
     const events = await containerEvents();
     const buckets = events.filter((event) => event.type === 'bucket.create').map((event) => event.bucket);
@@ -871,7 +871,7 @@ describe('verify and prune', () => {
     await ferry.worker!.get(FlushEventsHandler).handle();
     await ferry.worker!.get(CollectGarbageHandler).handle();
     await ferry.worker!.get(PrunePacksHandler).handle();
-    await ferry.gateway.app.get(ChunksRepository).collectEmptyPacks(0, 100, 0);
+    await ferry.gateway.app.get(PacksRepository).collectEmptyPacks(0, 100, 0);
     await ferry.worker!.get(CollectGarbageHandler).handle();
     const events = await containerEvents();
     const keysOf = (type: string) => events.flatMap((event) => (event.type === type && 'key' in event ? [event.key] : [])).sort();

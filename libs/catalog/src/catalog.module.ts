@@ -9,12 +9,13 @@ import { ObjectsRepository } from './repositories/objects.repository.js';
 import { TenantsRepository } from './repositories/tenants.repository.js';
 import { UploadsRepository } from './repositories/uploads.repository.js';
 import { ChunksRepository } from './repositories/chunks.repository.js';
+import { PacksRepository } from './repositories/packs.repository.js';
 import { CatalogEventsRepository } from './repositories/catalog-events.repository.js';
 import { CatalogRestoreRepository } from './repositories/catalog-restore.repository.js';
 import { VerifyRunsRepository } from './repositories/verify-runs.repository.js';
 import { TenantKeysRepository } from './repositories/tenant-keys.repository.js';
 
-const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository, ChunksRepository, TenantKeysRepository, CatalogEventsRepository, CatalogRestoreRepository, VerifyRunsRepository];
+const repositories = [TenantsRepository, AccessKeysRepository, BucketsRepository, ObjectsRepository, GarbageRepository, UploadsRepository, ChunksRepository, PacksRepository, TenantKeysRepository, CatalogEventsRepository, CatalogRestoreRepository, VerifyRunsRepository];
 
 /** The catalog's connection and repositories. Migrations run before any app starts, never from here. */
 @Module({

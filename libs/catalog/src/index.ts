@@ -14,6 +14,7 @@ export * from './repositories/garbage.repository.js';
 export * from './repositories/uploads.repository.js';
 export * from './catalog-health.controller.js';
 export * from './repositories/chunks.repository.js';
+export * from './repositories/packs.repository.js';
 export * from './repositories/catalog-events.repository.js';
 export * from './repositories/catalog-restore.repository.js';
 export * from './repositories/verify-runs.repository.js';

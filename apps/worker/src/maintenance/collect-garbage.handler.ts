@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
-import { ChunksRepository, GarbageRepository } from '@ferry/catalog';
+import { ChunksRepository, PacksRepository, GarbageRepository } from '@ferry/catalog';
 import { JobName } from '@ferry/queue';
 import { BlobStore, Spool } from '@ferry/storage';
 import type { JobHandler } from '../jobs/job-handler.js';
@@ -19,6 +19,7 @@ export class CollectGarbageHandler implements JobHandler<JobName.CollectGarbage>
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     private readonly chunks: ChunksRepository,
+    private readonly packs: PacksRepository,
     private readonly garbage: GarbageRepository,
     private readonly blobs: BlobStore,
     private readonly spool: Spool,
@@ -27,7 +28,7 @@ export class CollectGarbageHandler implements JobHandler<JobName.CollectGarbage>
   async handle(): Promise<void> {
     const grace = this.config.packing.chunkGraceMs;
     while ((await this.chunks.collectChunks(grace, BATCH)) === BATCH);
-    while ((await this.chunks.collectEmptyPacks(grace, BATCH)) === BATCH);
+    while ((await this.packs.collectEmptyPacks(grace, BATCH)) === BATCH);
     for (;;) {
       const batch = await this.garbage.next(BATCH);
       for (const item of batch) {

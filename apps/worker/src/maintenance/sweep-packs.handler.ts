@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from '@ferry/common';
-import { ChunksRepository } from '@ferry/catalog';
+import { PacksRepository } from '@ferry/catalog';
 import { JobName } from '@ferry/queue';
 import type { JobHandler } from '../jobs/job-handler.js';
 import { WORKER_LOGGER } from '../worker.tokens.js';
@@ -20,11 +20,11 @@ export class SweepPacksHandler implements JobHandler<JobName.SweepPacks> {
 
   constructor(
     @Inject(WORKER_LOGGER) private readonly logger: Logger,
-    private readonly chunks: ChunksRepository,
+    private readonly packs: PacksRepository,
   ) {}
 
   async handle(): Promise<void> {
-    const removed = await this.chunks.abandonStalePacks(PACK_ABANDONED_AFTER_MS);
+    const removed = await this.packs.abandonStalePacks(PACK_ABANDONED_AFTER_MS);
     if (removed > 0) this.logger.info({ removed }, 'abandoned packs whose upload never committed went to the garbage outbox');
   }
 }

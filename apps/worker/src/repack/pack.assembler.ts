@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { SlabPool, type Logger } from '@ferry/common';
-import { ChunksRepository } from '@ferry/catalog';
+import { PacksRepository } from '@ferry/catalog';
 import {
   DEFAULT_CHUNKING,
   FRAME_OVERHEAD,
@@ -67,7 +67,7 @@ export class PackAssembler implements OnApplicationShutdown {
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     @Inject(WORKER_LOGGER) private readonly logger: Logger,
-    private readonly chunks: ChunksRepository,
+    private readonly packs: PacksRepository,
     private readonly blobs: BlobStore,
   ) {
     this.arenas = new SlabPool(config.packing.targetBytes + DEFAULT_CHUNKING.maxSize + FRAME_OVERHEAD, MAX_UPLOADING);
@@ -192,7 +192,7 @@ export class PackAssembler implements OnApplicationShutdown {
       const entries = pack.placed;
       const buffers = builder.seal(pack.dataKey, pack.events);
       const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-      await this.chunks.beginPack(target.tenantId, {
+      await this.packs.beginPack(target.tenantId, {
         id: builder.packId,
         keyNumber: builder.keyNumber,
         size,
@@ -200,7 +200,7 @@ export class PackAssembler implements OnApplicationShutdown {
         eventCount: pack.events.length,
       });
       await this.blobs.putBuffers(target.container, packBlobName(builder.packId), buffers);
-      await this.chunks.commitPack(target.tenantId, {
+      await this.packs.commitPack(target.tenantId, {
         id: builder.packId,
         keyNumber: builder.keyNumber,
         size,

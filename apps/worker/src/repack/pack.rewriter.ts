@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { ChunksRepository, ObjectsRepository, type StoredPack } from '@ferry/catalog';
+import { PacksRepository, ObjectsRepository, type StoredPack } from '@ferry/catalog';
 import {
   chunkIdOf,
   compactEvents,
@@ -39,7 +39,7 @@ export interface TenantRef {
 @Injectable()
 export class PackRewriter {
   constructor(
-    private readonly chunks: ChunksRepository,
+    private readonly packs: PacksRepository,
     private readonly objects: ObjectsRepository,
     private readonly blobs: BlobStore,
   ) {}
@@ -55,7 +55,7 @@ export class PackRewriter {
       index = { error: (error as Error).message };
     }
     const check: PackCheck = { bytes, index, sound: [], damaged: [] };
-    for (const place of await this.chunks.chunksInPack(tenant.id, pack.id)) {
+    for (const place of await this.packs.chunksInPack(tenant.id, pack.id)) {
       const frame = bytes.subarray(place.frameOffset, place.frameOffset + place.frameLength);
       try {
         if (frame.length !== place.frameLength) throw new Error('the frame runs past the end of the pack');
@@ -77,7 +77,7 @@ export class PackRewriter {
   async rewrite(tenant: TenantRef, keys: TenantKeys, pack: StoredPack, keep: EncodedChunk[], carried: CatalogEvent[]): Promise<string | undefined> {
     const events = await this.compact(tenant.id, carried);
     if (keep.length === 0 && events.length === 0) {
-      await this.chunks.retireIfEmpty(tenant.id, pack.id);
+      await this.packs.retireIfEmpty(tenant.id, pack.id);
       return undefined;
     }
     const builder = new PackBuilder(randomUUID(), tenant.id, pack.keyNumber);
@@ -90,9 +90,9 @@ export class PackRewriter {
       size,
       chunks: placed.map((entry) => ({ id: entry.id, frameOffset: entry.offset, frameLength: entry.frameLength, codec: entry.codec })),
     };
-    await this.chunks.beginPack(tenant.id, { ...next, chunkCount: placed.length, eventCount: events.length });
+    await this.packs.beginPack(tenant.id, { ...next, chunkCount: placed.length, eventCount: events.length });
     await this.blobs.putBuffers(tenant.container, packBlobName(builder.packId), buffers);
-    await this.chunks.moveChunks(tenant.id, pack.id, next);
+    await this.packs.moveChunks(tenant.id, pack.id, next);
     return builder.packId;
   }
 
@@ -121,15 +121,15 @@ export class PackRewriter {
     const ordered = (await this.compact(tenant.id, [...events.values()])).sort((a, b) => a.seq - b.seq);
     if (ordered.length === 0) {
       // nothing any of them says is still needed: they go, and no pack takes their place
-      await this.chunks.replacePacks(tenant.id, undefined, packs.map((pack) => pack.id));
+      await this.packs.replacePacks(tenant.id, undefined, packs.map((pack) => pack.id));
       return { packId: undefined, damaged };
     }
     const builder = new PackBuilder(randomUUID(), tenant.id, keys.current.number);
     const buffers = builder.seal(keys.current.key, ordered);
     const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-    await this.chunks.beginPack(tenant.id, { id: builder.packId, keyNumber: keys.current.number, size, chunkCount: 0, eventCount: ordered.length });
+    await this.packs.beginPack(tenant.id, { id: builder.packId, keyNumber: keys.current.number, size, chunkCount: 0, eventCount: ordered.length });
     await this.blobs.putBuffers(tenant.container, packBlobName(builder.packId), buffers);
-    await this.chunks.replacePacks(tenant.id, builder.packId, packs.map((pack) => pack.id));
+    await this.packs.replacePacks(tenant.id, builder.packId, packs.map((pack) => pack.id));
     return { packId: builder.packId, damaged };
   }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import type { Logger } from '@ferry/common';
-import { CatalogEventsRepository, ChunksRepository, TenantsRepository } from '@ferry/catalog';
+import { CatalogEventsRepository, PacksRepository, TenantsRepository } from '@ferry/catalog';
 import { JobName } from '@ferry/queue';
 import { TenantKeyring } from '@ferry/packing';
 import type { JobHandler } from '../jobs/job-handler.js';
@@ -17,7 +17,7 @@ const EVENT_PACKS_TO_MERGE = 8;
  * the catalog events still needed) move byte for byte into a new pack, and the old pack is retired, its blob removed
  * by the collector a little later. Frees the storage that deletes alone cannot, since a pack is
  * written once and never shortened. Then merges a tenant's packs of events only, once there are many
- * of a size (ChunksRepository.eventPacks).
+ * of a size (PacksRepository.eventPacks).
  */
 @Injectable()
 export class PrunePacksHandler implements JobHandler<JobName.PrunePacks> {
@@ -26,7 +26,7 @@ export class PrunePacksHandler implements JobHandler<JobName.PrunePacks> {
   constructor(
     @Inject(FERRY_CONFIG) private readonly config: ResolvedConfig,
     @Inject(WORKER_LOGGER) private readonly logger: Logger,
-    private readonly chunks: ChunksRepository,
+    private readonly packs: PacksRepository,
     private readonly tenants: TenantsRepository,
     private readonly events: CatalogEventsRepository,
     private readonly keyring: TenantKeyring,
@@ -35,7 +35,7 @@ export class PrunePacksHandler implements JobHandler<JobName.PrunePacks> {
 
   async handle(): Promise<void> {
     const { pruneBelow, chunkGraceMs } = this.config.packing;
-    for (const pack of await this.chunks.sparsePacks(pruneBelow, chunkGraceMs, BATCH)) {
+    for (const pack of await this.packs.sparsePacks(pruneBelow, chunkGraceMs, BATCH)) {
       const tenant = await this.tenants.get(pack.tenantId);
       const keys = await this.keyring.forTenant(tenant.id);
       const check = await this.rewriter.check(tenant, keys, pack);
@@ -48,7 +48,7 @@ export class PrunePacksHandler implements JobHandler<JobName.PrunePacks> {
         'pruned a sparse pack',
       );
     }
-    for (const { tenantId, packs } of await this.chunks.eventPacks(EVENT_PACKS_TO_MERGE, chunkGraceMs)) {
+    for (const { tenantId, packs } of await this.packs.eventPacks(EVENT_PACKS_TO_MERGE, chunkGraceMs)) {
       const tenant = await this.tenants.get(tenantId);
       const merged = await this.rewriter.mergeEvents(tenant, await this.keyring.forTenant(tenantId), packs);
       if (merged.damaged.length > 0) await this.events.snapshot(tenantId);

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import type { Logger } from '@ferry/common';
-import { CatalogEventsRepository, ChunksRepository, TenantsRepository, VerifyRunsRepository, type ChunkHolder } from '@ferry/catalog';
+import { CatalogEventsRepository, ChunksRepository, PacksRepository, TenantsRepository, VerifyRunsRepository, type ChunkHolder } from '@ferry/catalog';
 import { JobName, type VerifyTenantPayload } from '@ferry/queue';
 import { chunkIdOf, encodeChunk, encodeChunkId, readObjectSpan, TenantKeyring, type EncodedChunk, type TenantKeys } from '@ferry/packing';
 import { Spool } from '@ferry/storage';
@@ -44,6 +44,7 @@ export class VerifyTenantHandler implements JobHandler<JobName.VerifyTenant> {
     private readonly runs: VerifyRunsRepository,
     private readonly tenants: TenantsRepository,
     private readonly chunks: ChunksRepository,
+    private readonly packs: PacksRepository,
     private readonly events: CatalogEventsRepository,
     private readonly keyring: TenantKeyring,
     private readonly rewriter: PackRewriter,
@@ -66,14 +67,14 @@ export class VerifyTenantHandler implements JobHandler<JobName.VerifyTenant> {
     const tenant = await this.tenants.get(tenantId);
     const keys = await this.keyring.forTenant(tenantId);
     const report: VerifyReport = { packs: 0, chunks: 0, bytes: 0, damaged: [], damagedIndexes: [] };
-    for (const pack of await this.chunks.storedPacks(tenantId)) {
+    for (const pack of await this.packs.storedPacks(tenantId)) {
       const check = await this.rewriter.check(tenant, keys, pack);
       report.packs++;
       report.bytes += pack.size;
       report.chunks += check.sound.length + check.damaged.length;
       const indexDamaged = 'error' in check.index;
       if (check.damaged.length === 0 && !indexDamaged) {
-        await this.chunks.markVerified(tenantId, pack.id);
+        await this.packs.markVerified(tenantId, pack.id);
         continue;
       }
       const holders = await this.chunks.holders(tenantId, check.damaged.map((chunk) => chunk.id));

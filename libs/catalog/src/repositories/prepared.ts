@@ -25,3 +25,6 @@ export async function preparedRows<T = Record<string, unknown>>(db: DataSource, 
   const pool = (db.driver as unknown as { master: PgPool }).master;
   return (await pool.query({ name, text, values })).rows as T[];
 }
+
+/** A query function: a DataSource's, an EntityManager's or a QueryRunner's `query`, bound. */
+export type Query = (sql: string, parameters?: unknown[]) => Promise<unknown>;
