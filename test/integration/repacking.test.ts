@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -89,6 +89,11 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     bob = await ferry.tenant('bob');
     await alice.s3.send(new CreateBucketCommand({ Bucket: 'backups' }));
     await bob.s3.send(new CreateBucketCommand({ Bucket: 'backups' }));
+  });
+
+  // a test that stops the worker and fails before starting it again must not take the next ones with it
+  afterEach(async () => {
+    if (!ferry.worker) await ferry.startWorker();
   });
 
   afterAll(async () => {
@@ -423,8 +428,10 @@ describe('repacking: dedup, compression and encryption into packs', () => {
       [bob.id],
     )) as { chunk_id: Buffer; offset: string; length: number }[];
     const cut = manifest.map((row) => ({ id: row.chunk_id, offset: Number(row.offset), length: row.length }));
-    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'first.bin' }));
+    // stopped first: the worker's own collector (every 5 s, grace 0 here) must not take the chunks
+    // before step 1 finds them stored
     await ferry.stopWorker();
+    await bob.s3.send(new DeleteObjectCommand({ Bucket: 'backups', Key: 'first.bin' }));
     await bob.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'second.bin', Body: body }));
     const [second] = (await db.query(`SELECT id FROM objects WHERE tenant_id = $1 AND key = 'second.bin'`, [bob.id])) as { id: string }[];
     const chunks = ferry.gateway.app.get(ChunksRepository);
@@ -482,7 +489,6 @@ describe('repacking: dedup, compression and encryption into packs', () => {
     } finally {
       if (holder.isTransactionActive) await holder.rollbackTransaction();
       await holder.release();
-      await ferry.startWorker();
     }
   });
 
