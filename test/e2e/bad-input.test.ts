@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -284,6 +286,26 @@ describe('bad input: every malformed request is the right S3 error and changes n
       // either the first request's own error or the parser's InvalidRequest for the trailing bytes
       expect(['XAmzContentSHA256Mismatch', 'InvalidRequest']).toContain(xmlCode(plain.text));
       expectS3Error(plain, 400, xmlCode(plain.text)!);
+    });
+  });
+
+  it('a PUT followed on its connection by bytes that are not HTTP does nothing after the client has its 400', async () => {
+    await unchanged(async () => {
+      // Node's parser meets the trailing bytes in the same read as the body: it answers InvalidRequest
+      // and closes the connection while the PUT it has already handed over is still authenticating.
+      // That PUT can never be answered; it must not go on to reserve quota and spool its body.
+      const created: string[] = [];
+      const watcher = watch(join(ferry.config.spoolDir, alice.id), (_event, name) => created.push(String(name)));
+      try {
+        const body = Buffer.from('0123456789');
+        const response = await put('pipelined', Buffer.concat([body, Buffer.from('abcdefghij')]), { payloadHash: sha256Hex(body), contentLength: body.length });
+        expectS3Error(response, 400, 'InvalidRequest');
+        created.length = 0;
+        // left to run, the PUT opened its spool file a few milliseconds after that answer
+        expect(await eventually(async () => created.length > 0, 1_500, 25), created.join()).toBe(false);
+      } finally {
+        watcher.close();
+      }
     });
   });
 

@@ -110,6 +110,13 @@ export class S3Dispatcher implements NestMiddleware {
       // every authenticated request is metered, refused ones included, as S3 providers bill them
       this.meter.request(caller.tenantId, requestClass(operation));
       checkAccess(caller, operation);
+      if (!connection.writable) {
+        // Node's parser has already answered on this connection and closed it (bytes pipelined
+        // after this request did not parse as HTTP), so no answer to this request can reach the
+        // client: it must change nothing, or the client would hear an error for a write that happened
+        this.logger.info({ requestId, tenantId: caller.tenantId, operation }, 'request dropped: its connection closed before it ran');
+        return;
+      }
       res.once('close', this.throttle.admit(caller.tenantId));
       const call: S3Call = { requestId, method: req.method, rawUrl, rawPath, query, headers: req.headers, address, req, res, caller };
       Object.assign(call, { bucket: address.bucket, key: address.key });
