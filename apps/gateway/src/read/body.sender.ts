@@ -28,7 +28,11 @@ export async function sendBody(source: Readable, pace: Transform | undefined, re
     await finished(res);
   };
   try {
-    await (pace ? pipeline(source, pace, send) : pipeline(source, send));
+    // Without pacing the source is iterated directly, which destroys it on any early exit as well.
+    // pipeline() ends by aborting an AbortController of its own, and the DOMException that makes
+    // captures a stack: measured alone, a one-chunk pipeline costs 61-80 µs, iterating 14-19 µs
+    // (a small GET costs the gateway about 1-2 ms in all).
+    await (pace ? pipeline(source, pace, send) : send(source));
   } finally {
     res.off('close', closed);
   }
