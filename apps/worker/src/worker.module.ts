@@ -3,7 +3,7 @@ import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogModule } from '@ferry/catalog';
 import { createLogger } from '@ferry/common';
 import { QueueModule } from '@ferry/queue';
-import { PackingPool, TenantKeyring } from '@ferry/packing';
+import { PackingPool, SPOOL_TASKS_PER_THREAD, TenantKeyring } from '@ferry/packing';
 import { StorageModule } from '@ferry/storage';
 import { JOB_HANDLERS } from './jobs/job-handler.js';
 import { WorkerHost } from './jobs/worker.host.js';
@@ -31,7 +31,7 @@ export class WorkerModule {
       module: WorkerModule,
       imports: [FerryConfigModule.forRoot(config), CatalogModule, StorageModule, QueueModule],
       providers: [
-        { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads) },
+        { provide: PackingPool, useFactory: () => PackingPool.start(config.packing.threads, SPOOL_TASKS_PER_THREAD) },
         TenantKeyring,
         PackAssembler,
         ManifestBatcher,

@@ -11,6 +11,7 @@ export * from './pack/pack-format.js';
 export * from './pack/pack.builder.js';
 export * from './pack/pack.reader.js';
 export * from './pool/packing.pool.js';
+export { SPOOL_TASKS_PER_THREAD } from './pool/spool-files.js';
 export { framesBound, readObjectSpan, type EncodedFrame, type EncodeTask, type SpoolPiece } from './pool/packing.thread.js';
 
 /** Where a pack lives in its tenant's container (docs/format.md). */

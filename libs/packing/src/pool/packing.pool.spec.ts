@@ -165,3 +165,47 @@ describe('PackingPool.cut and encode', () => {
     await expect(pool.encode({ pieces, chunks, dataKey: KEY, zstdLevel: 1 }, Buffer.alloc(bound))).rejects.toThrow(/shared memory/);
   });
 });
+
+describe('PackingPool with several tasks per thread', () => {
+  let pool: PackingPool;
+  let dir: string;
+  beforeAll(async () => {
+    // one thread taking three tasks at once: their reads ahead interleave in the same thread, so
+    // two tasks sharing read buffers would hash or encode each other's bytes
+    pool = await PackingPool.start(1, 3);
+    dir = await mkdtemp(join(tmpdir(), 'ferry-pool-tasks-'));
+  });
+  afterAll(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('cuts and encodes objects concurrently into the ids and frames each has alone', async () => {
+    const idKey = createHash('sha256').update('pool tasks id key').digest();
+    // several spans each (reads are 4 MiB), and bytes that differ from object to object
+    const objects = Array.from({ length: 6 }, (_, o) => Buffer.concat([text(3 * 1024 * 1024 + 1000 * o, 10 + o), randomBytes(2 * 1024 * 1024), text(4 * 1024 * 1024, 20 + o)]));
+    const pieces = await Promise.all(
+      objects.map(async (object, o) => {
+        const path = join(dir, `object-${o}`);
+        await writeFile(path, object);
+        return [{ path, size: object.length }];
+      }),
+    );
+    const cuts = await Promise.all(pieces.map((files) => pool.cut({ pieces: files, idKey, params: DEFAULT_CHUNKING })));
+    const chunks = cuts.map((cut, o) => {
+      const expected = chunkBuffer(objects[o]);
+      expect(cut.offsets).toEqual(expected.map((chunk) => chunk.offset));
+      expect(Buffer.from(cut.ids)).toEqual(Buffer.concat(expected.map((chunk) => chunkIdOf(idKey, chunk.data))));
+      return cut.offsets.map((offset, i) => ({ id: Buffer.from(cut.ids.subarray(i * 32, i * 32 + 32)), offset, length: cut.lengths[i] }));
+    });
+    const encoded = await Promise.all(chunks.map((list, o) => pool.encode({ pieces: pieces[o], chunks: list, dataKey: KEY, zstdLevel: 1 })));
+    for (const [o, frames] of encoded.entries()) {
+      expect(frames).toHaveLength(chunks[o].length);
+      for (const [k, frame] of frames.entries()) {
+        const chunk = chunks[o][k];
+        const plain = decodeChunk(KEY, chunk.id, frame.codec, frame.plainLength, Buffer.from(frame.frame.buffer, frame.frame.byteOffset, frame.frame.byteLength));
+        expect(plain.equals(objects[o].subarray(chunk.offset, chunk.offset + chunk.length))).toBe(true);
+      }
+    }
+  });
+});

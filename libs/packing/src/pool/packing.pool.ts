@@ -24,13 +24,21 @@ import { threadModuleUrl } from './thread-module.js';
 export class PackingPool implements OnApplicationShutdown {
   private constructor(
     private readonly pool: Piscina,
-    /** How many tasks run at once. */
+    /** How many threads run tasks. */
     readonly threads: number,
   ) {}
 
-  static async start(threads = availableParallelism()): Promise<PackingPool> {
+  /**
+   * `tasksPerThread`: how many tasks a thread takes at once. Tasks that read the spool (cut, encode)
+   * wait for the disk at their start, and a thread with a second task computes meanwhile; tasks that
+   * only compute (decode) gain nothing from it.
+   */
+  static async start(threads = availableParallelism(), tasksPerThread = 1): Promise<PackingPool> {
     const filename = await threadModuleUrl(new URL('./packing.thread.js', import.meta.url));
-    return new PackingPool(new Piscina({ filename: filename.href, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 }), threads);
+    return new PackingPool(
+      new Piscina({ filename: filename.href, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: tasksPerThread }),
+      threads,
+    );
   }
 
   cut(task: CutTask): Promise<CutResult> {

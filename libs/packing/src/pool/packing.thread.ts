@@ -12,9 +12,12 @@ export type { SpoolPiece } from './spool-files.js';
  * moves bytes: cutting and hashing an object's spool files, and compressing and encrypting the
  * chunks the dedup index does not know. Only this lib's own modules and Node are imported here.
  *
- * A thread runs one task at a time, so the memory its reads land in is the thread's own and reused
- * from task to task. Cutting and encoding read the spool with O_DIRECT, one span ahead (see
- * SpoolFiles.ahead): the thread hashes or compresses one span while the disk fills the next.
+ * The memory reads land in is the thread's own and reused from task to task (SpoolFiles). Cutting
+ * and encoding read the spool with O_DIRECT, one span ahead (see SpoolFiles.ahead): the thread hashes
+ * or compresses one span while the disk fills the next, or works on another task while a task's first
+ * read is under way (a thread may run a few at once: SPOOL_TASKS_PER_THREAD). Everything a task keeps
+ * across an await is its own; the shared scratch memory (zstd's, synchronous reads') is used up before
+ * the next await.
  */
 
 export interface CutTask {

@@ -14,16 +14,31 @@ export const DIRECT_ALIGNMENT = 4096;
 const WASM_PAGE = 64 * 1024;
 
 /**
- * The memory reads land in, kept between tasks (which never overlap in a thread): a fresh multi-MiB
- * buffer per read cost more than the read itself (glibc maps new pages, the read faults them in, and
- * they go back to the kernel with the buffer). Cutting and encoding 64 MiB of log-like data in one
- * thread took 7.6-8.5 CPU-s per GiB with a new buffer per read and 4.1-5.0 with reused ones.
- * WebAssembly memory starts on a page boundary, which O_DIRECT needs.
+ * The memory synchronous reads land in, kept between reads (each is used up before the thread's next
+ * read): a fresh multi-MiB buffer per read cost more than the read itself (glibc maps new pages, the
+ * read faults them in, and they go back to the kernel with the buffer). Cutting and encoding 64 MiB
+ * of log-like data in one thread took 7.6-8.5 CPU-s per GiB with a new buffer per read and 4.1-5.0
+ * with reused ones. WebAssembly memory starts on a page boundary, which O_DIRECT needs.
  */
 let aligned: Buffer = Buffer.alloc(0);
 
-/** Where reads ahead land, one span in each in turn (see SpoolFiles.ahead). */
-const ahead: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+/**
+ * How many tasks reading the spool a packing thread runs at once when repacking (PackingPool's
+ * `tasksPerThread`). Each task's first read waits for the disk (the reads are direct), and with one
+ * task a thread idled through it: a small object's cut or encode is about one read and one span of
+ * work, so nothing of its own hides the wait. Cutting and encoding 1,024 × 1 MiB through a pool of two
+ * threads alone (docs/benchmarks.md, thirteenth session): 287-329 MB/s with one task per thread,
+ * 348-406 with two, 349-421 with three, for the same CPU per GiB.
+ */
+export const SPOOL_TASKS_PER_THREAD = 3;
+
+/**
+ * Read-ahead buffers no `ahead` is using. Each running `ahead` holds two (one span being worked on,
+ * the next being read), and a thread runs up to SPOOL_TASKS_PER_THREAD of them at once.
+ */
+const aheadFree: Buffer[] = [];
+/** Free read-ahead buffers kept for the next tasks: as many as the running tasks hold at most. */
+const AHEAD_KEPT = 2 * SPOOL_TASKS_PER_THREAD;
 
 const alignedMemory = (bytes: number): Buffer => Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE) }).buffer);
 
@@ -32,18 +47,30 @@ function alignedOf(bytes: number): Buffer {
   return aligned;
 }
 
-function aheadOf(slot: number, bytes: number): Buffer {
-  if (ahead[slot].length < bytes) ahead[slot] = alignedMemory(bytes);
-  return ahead[slot];
+/** The two read-ahead buffers of one `ahead`, taken from the free ones and given back at its end. */
+class AheadBuffers {
+  private readonly slots: Buffer[] = [aheadFree.pop() ?? Buffer.alloc(0), aheadFree.pop() ?? Buffer.alloc(0)];
+
+  /** Buffer `slot` (0 or 1), at least `bytes` long. */
+  of(slot: number, bytes: number): Buffer {
+    if (this.slots[slot].length < bytes) this.slots[slot] = alignedMemory(bytes);
+    return this.slots[slot];
+  }
+
+  /** Only once no read into them is under way. */
+  release(): void {
+    for (const buffer of this.slots) if (buffer.length > 0 && aheadFree.length < AHEAD_KEPT) aheadFree.push(buffer);
+  }
 }
 
 const roundUp = (n: number) => Math.ceil(n / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT;
 
 /**
  * Reads of one object's spool files, for the packing threads. Every read lands in memory this
- * thread reuses (a thread runs one task at a time), and comes back as a view of it, valid until the
- * thread's next read. Reads are synchronous, but for `ahead`, which reads the next span through
- * libuv's pool while the thread works on the current one.
+ * thread reuses and comes back as a view of it: a synchronous read's is valid until the thread's
+ * next synchronous read, an `ahead` span's until that `ahead` moves on. Reads are synchronous, but
+ * for `ahead`, which reads the next span through libuv's pool while the thread works on the current
+ * one (or on another task: see PackingPool).
  *
  * Repacking reads each new byte of the spool twice (cutting, then encoding) and never again, and
  * the gateway wrote it with O_DIRECT, so the page cache does not hold it. Read through the page
@@ -113,26 +140,28 @@ export class SpoolFiles {
    * meanwhile (a span of a file not read directly, or spread over two files, is read when its turn comes).
    */
   async *ahead(spans: readonly { offset: number; length: number }[]): AsyncGenerator<Buffer> {
-    let next = spans.length > 0 ? this.start(spans[0], 0) : undefined;
+    const buffers = new AheadBuffers();
+    let next = spans.length > 0 ? this.start(spans[0], buffers, 0) : undefined;
     try {
       for (let i = 0; i < spans.length; i++) {
         const bytes = await next!;
-        next = i + 1 < spans.length ? this.start(spans[i + 1], (i + 1) % 2) : undefined;
+        next = i + 1 < spans.length ? this.start(spans[i + 1], buffers, (i + 1) % 2) : undefined;
         yield bytes;
       }
     } finally {
       // a read still under way must not land after the files close (or in memory reused by then)
       await next?.catch(() => undefined);
+      buffers.release();
     }
   }
 
   /** Starts reading `span` into read-ahead buffer `slot` (whatever can go wrong shows in the promise). */
-  private async start(span: { offset: number; length: number }, slot: number): Promise<Buffer> {
+  private async start(span: { offset: number; length: number }, buffers: AheadBuffers, slot: number): Promise<Buffer> {
     const [first, ...more] = spansOf(this.pieces, span.offset, span.length);
     if (first && more.length === 0 && this.direct[first.piece]) {
-      return readDirectAhead(this.fds[first.piece], first.start, span.length, this.pieces[first.piece].size, slot);
+      return readDirectAhead(this.fds[first.piece], first.start, span.length, this.pieces[first.piece].size, (bytes) => buffers.of(slot, bytes));
     }
-    return this.objectBytesInto(span.offset, aheadOf(slot, span.length).subarray(0, span.length));
+    return this.objectBytesInto(span.offset, buffers.of(slot, span.length).subarray(0, span.length));
   }
 
   /** `length` bytes of file `piece` at `position`. */
@@ -196,10 +225,10 @@ function readDirect(fd: number, position: number, length: number, size: number):
   return buffer.subarray(skip, skip + length);
 }
 
-/** As readDirect, through libuv's pool (the thread goes on meanwhile), into read-ahead buffer `slot`. */
-async function readDirectAhead(fd: number, position: number, length: number, size: number, slot: number): Promise<Buffer> {
+/** As readDirect, through libuv's pool (the thread goes on meanwhile), into the buffer `bufferOf` gives for the window. */
+async function readDirectAhead(fd: number, position: number, length: number, size: number, bufferOf: (bytes: number) => Buffer): Promise<Buffer> {
   const { start, skip, span } = directWindow(position, length, size);
-  const buffer = aheadOf(slot, span);
+  const buffer = bufferOf(span);
   for (let done = 0; done < skip + length; ) {
     const bytesRead = await new Promise<number>((resolve, reject) => read(fd, buffer, done, span - done, start + done, (error, n) => (error ? reject(error) : resolve(n))));
     checkDirectRead(bytesRead, done, skip + length, start, position, length);
