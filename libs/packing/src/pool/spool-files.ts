@@ -27,8 +27,8 @@ let aligned: Buffer = Buffer.alloc(0);
  * `tasksPerThread`). Each task's first read waits for the disk (the reads are direct), and with one
  * task a thread idled through it: a small object's cut or encode is about one read and one span of
  * work, so nothing of its own hides the wait. Cutting and encoding 1,024 × 1 MiB through a pool of two
- * threads alone (docs/benchmarks.md, thirteenth session): 287-329 MB/s with one task per thread,
- * 348-406 with two, 349-421 with three, for the same CPU per GiB.
+ * threads alone (`npm run bench:packing`, docs/benchmarks.md): 264-278 MB/s with one task per
+ * thread, 316-381 with three, for no more CPU per GiB; a fourth added nothing.
  */
 export const SPOOL_TASKS_PER_THREAD = 3;
 
