@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,9 +16,10 @@ describe('TLS (FERRY_TLS_CERT / FERRY_TLS_KEY)', () => {
   let ferry: FerryUnderTest;
   let t: TenantSession;
   let certFile: string;
+  let dir: string | undefined;
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ferry-tls-'));
+    dir = await mkdtemp(join(tmpdir(), 'ferry-tls-'));
     certFile = join(dir, 'cert.pem');
     const keyFile = join(dir, 'key.pem');
     await run('openssl', [
@@ -32,6 +33,7 @@ describe('TLS (FERRY_TLS_CERT / FERRY_TLS_KEY)', () => {
 
   afterAll(async () => {
     await ferry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('serves the admin API and S3 over HTTPS only', async () => {

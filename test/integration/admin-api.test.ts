@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import request from 'supertest';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { freshDatabase, testConfig } from '@ferry/testing';
+import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
 import type { ResolvedConfig } from '@ferry/config';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 
@@ -23,6 +23,7 @@ describe('admin API', () => {
   afterAll(async () => {
     await app?.close();
     await dropDb?.();
+    if (config) await removeTestData(config);
   });
 
   const http = () => request(app.getHttpServer());

@@ -6,7 +6,7 @@ import { ClientProxyFactory, type ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import pg from 'pg';
 import type { ResolvedConfig } from '@ferry/config';
-import { freshDatabase, testConfig } from '@ferry/testing';
+import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
 import { LedgerPattern, type LedgerInput, type LedgerReplies } from '@ferry/ledger-contracts';
 import { createLedger, ledgerTransport, type LedgerServer } from '../../apps/ledger/src/ledger.app.js';
 import { AlertNotifier } from '../../apps/ledger/src/quota/alert.notifier.js';
@@ -61,6 +61,7 @@ describe('ledger microservice (TCP transport, real Postgres)', () => {
     await db?.end();
     await drop?.();
     webhook?.close();
+    if (config) await removeTestData(config);
   });
 
   it('answers a ping with its database state', async () => {

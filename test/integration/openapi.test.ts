@@ -6,7 +6,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { OpenAPIObject, OperationObject, SchemaObject } from '@nestjs/swagger';
 import type { z } from 'zod';
-import { freshDatabase, testConfig } from '@ferry/testing';
+import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
 import type { ResolvedConfig } from '@ferry/config';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 import { problemSchema } from '../../apps/console/src/http/openapi.js';
@@ -63,6 +63,7 @@ describe('operator API document (OpenAPI)', () => {
   afterAll(async () => {
     await app?.close();
     await dropDb?.();
+    if (config) await removeTestData(config);
   });
 
   const http = () => request(app.getHttpServer());

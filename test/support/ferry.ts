@@ -7,7 +7,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { schemeOf, type ResolvedConfig } from '@ferry/config';
-import { freshDatabase, testConfig } from '@ferry/testing';
+import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 import { createGateway, type GatewayServer } from '../../apps/gateway/src/gateway.app.js';
 import { createLedger, type LedgerServer } from '../../apps/ledger/src/ledger.app.js';
@@ -140,6 +140,7 @@ export class FerryUnderTest {
     await this.dropDb();
     // the Redis server outlives the run (CI's and developers' alike): leave none of this run's jobs
     await flushQueueKeys(this.config);
+    await removeTestData(this.config);
   }
 }
 

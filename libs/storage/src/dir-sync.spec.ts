@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ describe('DirectorySync', () => {
     await syncs.sync(dir);
     expect(started).toBeLessThanOrEqual(3);
     expect(started).toBeGreaterThanOrEqual(2);
+    await rm(dir, { recursive: true });
   });
 
   it('reports a failure to the callers it served and recovers for the next ones', async () => {
@@ -29,5 +30,6 @@ describe('DirectorySync', () => {
     await expect(syncs.sync('/nonexistent/ferry-dir')).rejects.toThrow(/ENOENT/);
     const dir = await mkdtemp(join(tmpdir(), 'ferry-dirsync-'));
     await expect(syncs.sync(dir)).resolves.toBeUndefined();
+    await rm(dir, { recursive: true });
   });
 });

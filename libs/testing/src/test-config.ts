@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, requireResolved, type ResolvedConfig } from '@ferry/config';
@@ -31,4 +31,12 @@ export async function testConfig(databaseUrl: string, azurite: string, env: Reco
       ...env,
     }),
   );
+}
+
+/**
+ * Removes the data directory `testConfig` made (spool, recovery cache): an end-to-end file leaves
+ * hundreds of MiB there, and a test run dozens of such directories.
+ */
+export async function removeTestData(config: ResolvedConfig): Promise<void> {
+  await rm(config.dataDir, { recursive: true, force: true });
 }
