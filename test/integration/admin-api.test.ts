@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import request from 'supertest';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
+import { flushQueueKeys } from '../support/faults.js';
 import type { ResolvedConfig } from '@ferry/config';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 
@@ -23,7 +24,11 @@ describe('admin API', () => {
   afterAll(async () => {
     await app?.close();
     await dropDb?.();
-    if (config) await removeTestData(config);
+    if (config) {
+      // the Redis server outlives the run: leave none of this file's jobs (tenant records) behind
+      await flushQueueKeys(config);
+      await removeTestData(config);
+    }
   });
 
   const http = () => request(app.getHttpServer());

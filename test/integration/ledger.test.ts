@@ -7,6 +7,7 @@ import { firstValueFrom } from 'rxjs';
 import pg from 'pg';
 import type { ResolvedConfig } from '@ferry/config';
 import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
+import { flushQueueKeys } from '../support/faults.js';
 import { LedgerPattern, type LedgerInput, type LedgerReplies } from '@ferry/ledger-contracts';
 import { createLedger, ledgerTransport, type LedgerServer } from '../../apps/ledger/src/ledger.app.js';
 import { AlertNotifier } from '../../apps/ledger/src/quota/alert.notifier.js';
@@ -61,7 +62,11 @@ describe('ledger microservice (TCP transport, real Postgres)', () => {
     await db?.end();
     await drop?.();
     webhook?.close();
-    if (config) await removeTestData(config);
+    if (config) {
+      // the Redis server outlives the run: leave none of this file's jobs (tenant records) behind
+      await flushQueueKeys(config);
+      await removeTestData(config);
+    }
   });
 
   it('answers a ping with its database state', async () => {

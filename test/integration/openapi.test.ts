@@ -7,6 +7,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { OpenAPIObject, OperationObject, SchemaObject } from '@nestjs/swagger';
 import type { z } from 'zod';
 import { freshDatabase, removeTestData, testConfig } from '@ferry/testing';
+import { flushQueueKeys } from '../support/faults.js';
 import type { ResolvedConfig } from '@ferry/config';
 import { createConsoleApp } from '../../apps/console/src/console.app.js';
 import { problemSchema } from '../../apps/console/src/http/openapi.js';
@@ -63,7 +64,11 @@ describe('operator API document (OpenAPI)', () => {
   afterAll(async () => {
     await app?.close();
     await dropDb?.();
-    if (config) await removeTestData(config);
+    if (config) {
+      // the Redis server outlives the run: leave none of this file's jobs (tenant records) behind
+      await flushQueueKeys(config);
+      await removeTestData(config);
+    }
   });
 
   const http = () => request(app.getHttpServer());
