@@ -3,17 +3,23 @@ import { readFile } from 'node:fs/promises';
 /** Linux reports CPU time in clock ticks of 1/100 s (USER_HZ). */
 const TICK_SECONDS = 0.01;
 
-/** The whole machine's CPU seconds so far: busy (every process, kernel included) and stolen by the hypervisor. */
+/**
+ * The whole machine's CPU seconds so far, all cores together: busy (every process, kernel included),
+ * waiting for I/O with nothing else to run, stolen by the hypervisor, and all of them with idle.
+ */
 export interface MachineCpu {
   busy: number;
+  iowait: number;
   steal: number;
+  total: number;
 }
 
 export async function machineCpu(): Promise<MachineCpu> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0];
   // cpu user nice system idle iowait irq softirq steal …
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return { busy: (user + nice + system + irq + softirq) * TICK_SECONDS, steal: (steal ?? 0) * TICK_SECONDS };
+  const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy: busy * TICK_SECONDS, iowait: iowait * TICK_SECONDS, steal: steal * TICK_SECONDS, total: (busy + idle + iowait + steal) * TICK_SECONDS };
 }
 
 /**

@@ -11,20 +11,20 @@
  * docs/benchmarks.md to stdout; needs nothing but a disk that takes O_DIRECT (else plain writes).
  */
 import { closeSync, constants, openSync, writeSync, fsyncSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SlabPool } from '@ferry/common';
-import { DEFAULT_CHUNKING, FRAME_OVERHEAD, PackingPool, SPOOL_TASKS_PER_THREAD, type EncodeTask } from '@ferry/packing';
+import { DEFAULT_CHUNKING, ENCODE_SLAB_BYTES, encodeBatches, PackingPool, SPOOL_TASKS_PER_THREAD } from '@ferry/packing';
 import { fillLogLike } from './bench-data.js';
+import { machineCpu } from './machine-cpu.js';
+import { spread } from './repack-report.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const THREADS = 2;
 const JOBS = 128;
-/** As RepackObjectHandler: plaintext per encode task, and slabs of that plus a frame's overhead per chunk, two per thread. */
-const ENCODE_BATCH_BYTES = 8 * MiB;
-const ENCODE_SLAB_BYTES = ENCODE_BATCH_BYTES + 64 * FRAME_OVERHEAD;
+/** As RepackObjectHandler: two encode slabs per thread. */
 const SLABS = 2 * THREADS;
 const SETS = [
   { name: '1,024 × 1 MiB', size: MiB, count: 1024 },
@@ -36,14 +36,6 @@ interface Sample {
   busy: number;
   iowait: number;
   cpuPerGiB: number;
-}
-
-/** The machine's busy and iowait CPU seconds so far (USER_HZ ticks of 1/100 s). */
-async function machine(): Promise<{ busy: number; iowait: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0];
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  const busy = user + nice + system + irq + softirq;
-  return { busy: busy / 100, iowait: iowait / 100, total: (busy + idle + iowait + (steal ?? 0)) / 100 };
 }
 
 /** Writes `data` to `path` with O_DIRECT where the filesystem takes it (the spool's way), else with fsync. */
@@ -81,18 +73,13 @@ async function pack(pool: PackingPool, paths: string[], size: number): Promise<v
         const pieces = [{ path: paths[next++], size }];
         const cut = await pool.cut({ pieces, idKey, params: DEFAULT_CHUNKING });
         const chunks = cut.offsets.map((offset, i) => ({ id: cut.ids.subarray(i * 32, i * 32 + 32), offset, length: cut.lengths[i] }));
-        for (let from = 0; from < chunks.length; ) {
-          let to = from;
-          let bytes = 0;
-          while (to < chunks.length && (to === from || bytes + chunks[to].length <= ENCODE_BATCH_BYTES)) bytes += chunks[to++].length;
-          const task: EncodeTask = { pieces, chunks: chunks.slice(from, to), dataKey, zstdLevel: 1 };
+        for (const batch of encodeBatches(chunks)) {
           const slab = await slabs.acquire();
           try {
-            await pool.encode(task, slab);
+            await pool.encode({ pieces, chunks: batch, dataKey, zstdLevel: 1 }, slab);
           } finally {
             slabs.settle(slab);
           }
-          from = to;
         }
       }
     }),
@@ -104,12 +91,12 @@ async function timed(tasksPerThread: number, paths: string[], size: number): Pro
   try {
     // a pool in service has its threads' code optimized and their buffers grown
     await pack(pool, paths.slice(0, Math.min(paths.length, 8)), size);
-    const before = await machine();
+    const before = await machineCpu();
     const cpu = process.cpuUsage();
     const start = performance.now();
     await pack(pool, paths, size);
     const seconds = (performance.now() - start) / 1000;
-    const after = await machine();
+    const after = await machineCpu();
     const used = process.cpuUsage(cpu);
     const cores = THREADS / (after.total - before.total);
     const bytes = paths.length * size;
@@ -123,9 +110,6 @@ async function timed(tasksPerThread: number, paths: string[], size: number): Pro
     await pool.close();
   }
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const range = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 3);
@@ -171,7 +155,7 @@ async function main(): Promise<void> {
         const list = samples.get(`${set.name}|${tasks}`)!;
         const ratios = list.map((sample, i) => sample.mbps / base[i].mbps);
         out.push(
-          `| ${set.name} | ${tasks} | ${range(list.map((s) => s.mbps), 1)} | ${tasks === 1 ? '–' : `${range(ratios, 2)}×`} | ${range(list.map((s) => s.busy), 2)} | ${range(list.map((s) => s.iowait), 2)} | ${range(list.map((s) => s.cpuPerGiB), 2)} |`,
+          `| ${set.name} | ${tasks} | ${spread(list.map((s) => s.mbps), 1)} | ${tasks === 1 ? '–' : spread(ratios, 2, '×')} | ${spread(list.map((s) => s.busy), 2)} | ${spread(list.map((s) => s.iowait), 2)} | ${spread(list.map((s) => s.cpuPerGiB), 2)} |`,
         );
       }
     }

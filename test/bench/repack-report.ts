@@ -89,7 +89,7 @@ export const median = (values: number[]): number => {
 };
 
 /** "median (min–max)" of a list, or the one value when there is one. */
-function spread(values: number[], digits: number, unit = ''): string {
+export function spread(values: number[], digits: number, unit = ''): string {
   const finite = values.filter(Number.isFinite);
   if (finite.length === 0) return '–';
   const f = (value: number) => `${value.toFixed(digits)}${unit}`;

@@ -4,17 +4,13 @@ import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, SlabPool, type Logger } from '@ferry/common';
 import { ChunksRepository, ObjectsRepository, TenantsRepository, type CutChunk, type ObjectVersionEntity } from '@ferry/catalog';
 import { JobName, type ForwardObjectPayload } from '@ferry/queue';
-import { DEFAULT_CHUNKING, encodeChunkId, FRAME_OVERHEAD, framesBound, PackingPool, TenantKeyring, type EncodedFrame, type EncodeTask } from '@ferry/packing';
+import { DEFAULT_CHUNKING, ENCODE_SLAB_BYTES, encodeBatches, encodeChunkId, framesBound, PackingPool, TenantKeyring, type EncodedFrame, type EncodeTask } from '@ferry/packing';
 import { Spool } from '@ferry/storage';
 import type { JobHandler } from '../jobs/job-handler.js';
 import { WORKER_LOGGER } from '../worker.tokens.js';
 import { ManifestBatcher } from './manifest.batcher.js';
 import { PackAssembler, type PackTarget } from './pack.assembler.js';
 
-/** Plaintext bytes sent to a worker thread per encode task. */
-const ENCODE_BATCH_BYTES = 8 * 1024 * 1024;
-/** What a batch's frames can take: its plaintext plus a frame's overhead for each of its chunks (a batch has fewer than 64). */
-const ENCODE_SLAB_BYTES = ENCODE_BATCH_BYTES + 64 * FRAME_OVERHEAD;
 /** How often a job waiting for chunks another ingest is storing looks again. */
 const WAIT_STEP_MS = 100;
 
@@ -136,19 +132,7 @@ export class RepackObjectHandler implements JobHandler<JobName.ForwardObject> {
       const hex = chunk.id.toString('hex');
       if (claimed.has(hex) && !mine.has(hex)) mine.set(hex, chunk);
     }
-    const batches: CutChunk[][] = [];
-    let batch: CutChunk[] = [];
-    let bytes = 0;
-    for (const chunk of mine.values()) {
-      if (batch.length > 0 && bytes + chunk.length > ENCODE_BATCH_BYTES) {
-        batches.push(batch);
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(chunk);
-      bytes += chunk.length;
-    }
-    if (batch.length > 0) batches.push(batch);
+    const batches = encodeBatches(mine.values());
     const pending: Promise<void>[] = [];
     // two batches in flight: one encoding while the previous one is appended
     let previous: Encoding | undefined;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkBuffer, DEFAULT_CHUNKING } from '../chunking/fastcdc.js';
 import { chunkIdOf } from '../crypto/chunk-id.js';
 import { decodeChunk, encodeChunk, FRAME_OVERHEAD, type EncodedChunk } from '../pack/chunk-frame.js';
-import { PackingPool } from './packing.pool.js';
+import { ENCODE_BATCH_BYTES, encodeBatches, PackingPool } from './packing.pool.js';
 import { framesBound } from './packing.thread.js';
 
 const KEY = createHash('sha256').update('pool data key').digest();
@@ -207,5 +207,16 @@ describe('PackingPool with several tasks per thread', () => {
         expect(plain.equals(objects[o].subarray(chunk.offset, chunk.offset + chunk.length))).toBe(true);
       }
     }
+  });
+});
+
+describe('encodeBatches', () => {
+  it('groups chunks in order into tasks of at most ENCODE_BATCH_BYTES, a larger chunk alone', () => {
+    const MiB = 1024 * 1024;
+    const lengths = [3, 3, 2, 1, 9, 4, 4, 0.5].map((n) => n * MiB);
+    const batches = encodeBatches(lengths.map((length, i) => ({ i, length })));
+    expect(batches.map((batch) => batch.map((chunk) => chunk.i))).toEqual([[0, 1, 2], [3], [4], [5, 6], [7]]);
+    for (const batch of batches) if (batch.length > 1) expect(batch.reduce((sum, chunk) => sum + chunk.length, 0)).toBeLessThanOrEqual(ENCODE_BATCH_BYTES);
+    expect(encodeBatches([])).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { Piscina } from 'piscina';
 import { CHUNK_ID_BYTES } from '../crypto/chunk-id.js';
+import { FRAME_OVERHEAD } from '../pack/chunk-frame.js';
 import {
   framesBound,
   type CachedChunkTask,
@@ -15,6 +16,29 @@ import {
   type FramePlacement,
 } from './packing.thread.js';
 import { threadModuleUrl } from './thread-module.js';
+
+/** Plaintext bytes of one encode task at most (a chunk larger than that goes alone). */
+export const ENCODE_BATCH_BYTES = 8 * 1024 * 1024;
+/** What a batch's frames can take: its plaintext plus a frame's overhead for each of its chunks (a batch has fewer than 64). */
+export const ENCODE_SLAB_BYTES = ENCODE_BATCH_BYTES + 64 * FRAME_OVERHEAD;
+
+/** `chunks` in order, in encode tasks of up to ENCODE_BATCH_BYTES of plaintext each. */
+export function encodeBatches<T extends { length: number }>(chunks: Iterable<T>): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const chunk of chunks) {
+    if (batch.length > 0 && bytes + chunk.length > ENCODE_BATCH_BYTES) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(chunk);
+    bytes += chunk.length;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
 
 /**
  * Worker threads for the CPU-heavy steps of repacking (cutting, keyed hashing, zstd, AES-GCM) and of
