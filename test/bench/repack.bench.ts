@@ -11,9 +11,13 @@
  *  - a second full backup: a ~1 GiB tree of 400 incompressible files, uploaded whole twice with 5 %
  *    of the files changed in between; stored bytes added by the second, against the first.
  *  - restore: warm (still in the spool cache) and cold (cache evicted, read from packs) GETs of both
- *    sets, 8 at a time, against GETs of the same bytes as plain blobs straight from Azurite. The S3
- *    client checks no response checksum here, as the Azure SDK does not; a second cold pass, with
- *    the SDK's default CRC32 check, shows what that costs the client on the same cores. Before each
+ *    sets, 8 at a time, against GETs of the same bytes as plain blobs straight from Azurite, each
+ *    Ferry pass followed at once by its direct one. The targets are judged on passes where one plain
+ *    HTTP client (http-get.ts) reads both servers, Ferry by presigned SigV4 URLs and Azurite by a SAS
+ *    URL: the client libraries cost as much CPU as the servers, on the same two cores. The SDK
+ *    passes follow: @aws-sdk/client-s3 against @azure/storage-blob, the S3 client checking no
+ *    response checksum, as the Azure SDK does not; a third cold pass, with the SDK's default CRC32
+ *    check, shows what that costs the client. Before each
  *    pass, untimed, the gateway serving it reads 2 × 64 MiB and 256 × 1 MiB of another tenant's
  *    (same state: in the cache, or only in its own packs), so that the pass measures cold data, not a
  *    gateway whose code V8 has not optimized yet: a gateway in service has served reads before.
@@ -34,12 +38,13 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { BlobServiceClient, ContainerSASPermissions, type ContainerClient } from '@azure/storage-blob';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import { tenantContainer } from '@ferry/config';
 import { JobName, QueueName, redisConnection } from '@ferry/queue';
 import { prepareTemplateDatabase, freshDatabase, TEST_REDIS_URL } from '@ferry/testing';
+import { presigner } from '../support/sigv4.js';
 import { appEnvironment, appMain, appNodeFlags, lowerPriority } from '../../apps/ferry/src/app-env.js';
 import { startAzurite, type EmbeddedAzurite } from '../../apps/ferry/src/embedded/azurite.js';
 import { spawnChild, type Child } from '../../apps/ferry/src/embedded/child.js';
@@ -48,6 +53,7 @@ import { benchConfig } from './bench-config.js';
 import type { Sample } from './bench-report.js';
 import { changeFile, fillLogLike, fillRandom, treeSizes } from './bench-data.js';
 import { countsBetween, readCounts, type ContainerCounts } from './counting-proxy.js';
+import { GetConnection, getAll } from './http-get.js';
 import { CpuMeter, pidsNamed } from './cpu-meter.js';
 import { machineCpu, waitForQuiet } from './machine-cpu.js';
 import { repackReport, roundTable, type BackupResult, type RepackResults, type RequestCount } from './repack-report.js';
@@ -245,6 +251,8 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     s3: S3Client;
     /** For restores: checks a response's checksum only when the operation requires it, like the Azure SDK's GET. */
     reader: S3Client;
+    /** Presigned GET paths for the restore passes' plain HTTP client (http-get.ts). */
+    presign: (path: string) => Promise<string>;
   }
   const createTenant = async (name: string): Promise<Tenant> => {
     const created = await admin<{ id: string; accessKeyId: string; secretAccessKey: string }>('POST', 'tenants', { name, quotaBytes: 1e13 });
@@ -258,7 +266,9 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     const reader = new S3Client({ ...options, responseChecksumValidation: 'WHEN_REQUIRED' });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     cleanups.push(async () => (s3.destroy(), reader.destroy()));
-    return { id: created.id, container: tenantContainer(config, created.id), s3, reader };
+    const sign = presigner(options.endpoint, options.credentials);
+    const presign = (path: string) => sign({ method: 'GET', path, expiresIn: 3600 });
+    return { id: created.id, container: tenantContainer(config, created.id), s3, reader, presign };
   };
   const usage = (tenant: Tenant) =>
     admin<{ logicalBytes: number; storedBytes: number; pendingBytes: number; dedupRatio: number | null; compressionRatio: number | null }>('GET', `tenants/${tenant.id}/usage`);
@@ -378,13 +388,34 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       latencies.push(performance.now() - start);
     });
 
+  // The restore passes that the targets are judged on: one plain HTTP client for both servers
+  // (http-get.ts says why), GETS connections, each request signed as it is sent (SigV4 presigned
+  // for Ferry; Azurite's SAS is made once, untimed, as a client holding one would).
+  const connections = (port: number) => Array.from({ length: GETS }, () => new GetConnection('127.0.0.1', port));
+  const getAllOver = async (port: number, set: Dataset, target: (i: number) => Promise<string>, latencies: number[]) => {
+    const open = connections(port);
+    try {
+      await getAll(open, set.objects.length, async (i) => ({ pathAndQuery: await target(i), expected: set.objects[i], what: `${set.prefix}/${i}` }), latencies);
+    } finally {
+      for (const connection of open) connection.close();
+    }
+  };
+  const getFerryPlain = (tenant: Tenant, set: Dataset) => async (latencies: number[]) =>
+    getAllOver(s3Port, set, (i) => tenant.presign(`/${BUCKET}/${set.prefix}/${i}`), latencies);
+  const getDirectPlain = (sas: URL, set: Dataset) => async (latencies: number[]) =>
+    getAllOver(Number(sas.port), set, async (i) => `${sas.pathname}/${set.prefix}-${i}${sas.search}`, latencies);
+
   /** What a gateway reads before a timed pass of restores: another tenant's objects, in packs of their own. */
   const warmup: Dataset[] = [
     { prefix: 'big', objects: big.objects.slice(0, 2), puts: BIG_PUTS, bytes: 2 * BIG },
     { prefix: 'small', objects: small.objects.slice(0, 256), puts: SMALL_PUTS, bytes: 256 * SMALL },
   ];
+  /** The warm-up reads, with both clients: the plain one's presigned GETs and the SDK's. */
   const warmUp = async (tenant: Tenant) => {
-    for (const set of warmup) await getFerry(tenant.reader, set)([]);
+    for (const set of warmup) {
+      await getFerryPlain(tenant, set)([]);
+      await getFerry(tenant.reader, set)([]);
+    }
   };
 
   const straight = BlobServiceClient.fromConnectionString(azurite.connectionString);
@@ -468,9 +499,16 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
 
     // (3) warm restore: every object is still in the spool cache
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the drain set is no longer all in the spool cache');
+    // Each pass of Ferry's is followed at once by the same pass straight to Azurite, so that a
+    // shift in the machine's speed within the round moves both sides of a ratio.
+    const sas = new URL(await direct.generateSasUrl({ permissions: ContainerSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 4 * 3600_000) }));
     await warmUp(warmTenant);
-    for (const set of [big, small]) record(`warm-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant.reader, set)));
-    for (const set of [big, small]) record(`get-${set.prefix}`, await timed(set.bytes, getDirect(direct, set)));
+    for (const set of [big, small]) {
+      record(`warm-${set.prefix}`, await timed(set.bytes, getFerryPlain(drainTenant, set)));
+      record(`get-${set.prefix}`, await timed(set.bytes, getDirectPlain(sas, set)));
+      record(`warm-sdk-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant.reader, set)));
+      record(`get-sdk-${set.prefix}`, await timed(set.bytes, getDirect(direct, set)));
+    }
     if ((await cached(drainTenant)) !== BIG_COUNT + SMALL_COUNT) throw new Error('the cache was evicted during the warm reads');
 
     // (4) cold restore: a worker with a 0 h window evicts the cache, then every read goes to the packs
@@ -482,14 +520,21 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       if (Date.now() > deadline) throw new Error('the spool cache was not evicted within 2 minutes');
     }
     // Each pass of cold reads gets a gateway of its own, so none finds what another fetched ahead
-    // (and, when profiling, its profile holds nothing else). The second pass checks CRC32 as the
-    // SDK does by default: the client's own cost, on the same two cores.
+    // (and, when profiling, its profile holds nothing else): the plain client's, each set followed
+    // by its direct GET; the SDK's; and the SDK's checking CRC32 as it does by default (the
+    // client's own cost, on the same two cores).
     const restartGateway = async () => {
       await gateway.stop();
       gateway = app('gateway');
       await waitForPort(s3Port);
     };
-    for (const [id, client] of [['cold', drainTenant.reader], ['cold-crc', drainTenant.s3]] as const) {
+    await restartGateway();
+    await warmUp(warmTenant);
+    for (const set of [big, small]) {
+      record(`cold-${set.prefix}`, await timed(set.bytes, getFerryPlain(drainTenant, set)));
+      record(`get-cold-${set.prefix}`, await timed(set.bytes, getDirectPlain(sas, set)));
+    }
+    for (const [id, client] of [['cold-sdk', drainTenant.reader], ['cold-crc', drainTenant.s3]] as const) {
       await restartGateway();
       await warmUp(warmTenant);
       for (const set of [big, small]) record(`${id}-${set.prefix}`, await timed(set.bytes, getFerry(client, set)));

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { hostOf, NodeSha256, queryString, type Credentials } from './sigv4.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { toEnv, type ResolvedConfig } from '@ferry/config';
@@ -15,16 +16,13 @@ import { redisConnection } from '@ferry/queue';
 import { bundleApps } from '../../scripts/bundle.mjs';
 import { compileSources } from '../../scripts/compile.mjs';
 
+export { objectPath, presign, s3Encode, type Credentials } from './sigv4.js';
+
 /**
  * Fault-injection helpers for tests that must control every byte of a request (bad signatures,
  * malformed aws-chunked bodies, lying lengths), look behind the gateway (spool, Azurite, Redis), or
  * kill a worker process outright.
  */
-
-export interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
 
 export interface RawResponse {
   status: number;
@@ -36,43 +34,6 @@ export interface RawResponse {
 export const sha256Hex = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 export const md5Base64 = (data: Buffer | string): string => createHash('md5').update(data).digest('base64');
 
-/** The hash SignatureV4 wants (the @aws-crypto one is not installed): node:crypto behind its Checksum interface. */
-class NodeSha256 {
-  private hash: Hash | Hmac;
-  private readonly secret?: Buffer;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    if (secret !== undefined) {
-      this.secret = typeof secret === 'string' ? Buffer.from(secret) : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
-    }
-    this.hash = this.fresh();
-  }
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
-}
-
-/** S3's URI encoding of one path segment or query component (RFC 3986 unreserved kept). */
-export const s3Encode = (value: string): string =>
-  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-export const objectPath = (bucket: string, key?: string): string =>
-  key === undefined ? `/${bucket}` : `/${bucket}/${key.split('/').map(s3Encode).join('/')}`;
-
-function queryString(query: Record<string, string>): string {
-  const parts = Object.entries(query)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, value]) => `${s3Encode(name)}=${s3Encode(value)}`);
-  return parts.length ? `?${parts.join('&')}` : '';
-}
 
 export interface RequestSpec {
   method: string;
@@ -99,11 +60,6 @@ export interface SignedRequest {
   body?: Buffer;
 }
 
-function hostOf(endpoint: string): { hostname: string; port: number; host: string } {
-  const url = new URL(endpoint);
-  return { hostname: url.hostname, port: Number(url.port), host: url.host };
-}
-
 /** Signs a request with @smithy/signature-v4, an implementation independent of the gateway's verifier. */
 export async function signRequest(endpoint: string, creds: Credentials, spec: RequestSpec): Promise<SignedRequest> {
   const { hostname, port, host } = hostOf(endpoint);
@@ -127,21 +83,6 @@ export async function signRequest(endpoint: string, creds: Credentials, spec: Re
     amzDate: signedHeaders['x-amz-date'],
     body,
   };
-}
-
-/** A presigned URL (path and query) as the SDK's presigner builds it: unsigned payload, hoisted into the query. */
-export async function presign(
-  endpoint: string,
-  creds: Credentials,
-  spec: { method: string; path: string; expiresIn: number; signingDate?: Date },
-): Promise<string> {
-  const { hostname, port, host } = hostOf(endpoint);
-  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
-  const presigned = await signer.presign(
-    { method: spec.method, protocol: 'http:', hostname, port, path: spec.path, query: {}, headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
-    { expiresIn: spec.expiresIn, signingDate: spec.signingDate ?? new Date() },
-  );
-  return spec.path + queryString(presigned.query as Record<string, string>);
 }
 
 /**
