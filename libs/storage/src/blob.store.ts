@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
+import { BlobRangeReader } from './blob-range.reader.js';
 
 const isNotFound = (error: unknown) => error instanceof RestError && error.statusCode === 404;
 
@@ -10,9 +11,12 @@ const isNotFound = (error: unknown) => error instanceof RestError && error.statu
 export class BlobStore {
   private readonly service: BlobServiceClient;
   private readonly knownContainers = new Set<string>();
+  /** Ranged reads straight into the caller's buffer; the SDK reads what it declines. */
+  readonly ranges: BlobRangeReader;
 
-  constructor(connectionString: string) {
+  constructor(connectionString: string, options: { ca?: Buffer } = {}) {
     this.service = BlobServiceClient.fromConnectionString(connectionString);
+    this.ranges = new BlobRangeReader(this.service, options.ca);
   }
 
   async ensureContainer(container: string): Promise<void> {
@@ -39,10 +43,11 @@ export class BlobStore {
     // The buffer owns its memory (never Buffer's shared pool), so it can move to a worker thread;
     // or it is the start of `into` (a reused slab) when given.
     if (into && into.length < count) throw new RangeError(`a buffer of ${into.length} bytes for a range of ${count}`);
+    const buffer = into ? into.subarray(0, count) : Buffer.allocUnsafeSlow(count);
+    if (await this.ranges.read(container, blobName, offset, buffer)) return buffer;
     const response = await this.service.getContainerClient(container).getBlobClient(blobName).download(offset, count);
     const body = response.readableStreamBody;
     if (!body) throw new Error('blob download returned no body');
-    const buffer = into ? into.subarray(0, count) : Buffer.allocUnsafeSlow(count);
     let filled = 0;
     for await (const data of body as AsyncIterable<Buffer>) {
       if (filled + data.length > count) throw new Error(`blob ${blobName}: more than the ${count} bytes asked for`);
