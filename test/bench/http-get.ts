@@ -5,8 +5,8 @@
  *
  * Why not a client library: on this 2-core machine the client shares the cores with the server it
  * measures, and the libraries cost as much as the servers. Reading 1 GiB of 64 MiB objects,
- * @aws-sdk/client-s3 spent 1.7–2.3 CPU-s, node:http 0.5–1.7 and undici's dispatch API 1.2–1.8
- * (each body chunk copied into a new buffer, and those buffers collected), against 0.45–0.6 for
+ * @aws-sdk/client-s3 spent 1.7–2.3 CPU-s, node:http 0.5–2.6 and undici's dispatch API 1.2–1.5
+ * (each body chunk copied into a new buffer, and those buffers collected), against 0.4–0.6 for
  * the gateway serving them from its cache. This client reads every connection into one buffer it
  * reuses (`net.Socket`'s `onread`) and spent 0.2–0.4, whichever server answered. The SDK passes
  * stay in the bench beside it.
