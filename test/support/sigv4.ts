@@ -3,36 +3,15 @@
  * implementation independent of the gateway's verifier, with node:crypto as its hash. No vitest
  * here, so the benches can use it too.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
+// the SDK's hash contract on node:crypto, as the verifier's own tests give it to the signer
+import { Sha256 as NodeSha256 } from '../../libs/s3/src/testing/aws-sdk.fixture.js';
+
+export { NodeSha256 };
 
 export interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
-}
-
-/** The hash SignatureV4 wants (the @aws-crypto one is not installed): node:crypto behind its Checksum interface. */
-export class NodeSha256 {
-  private hash: Hash | Hmac;
-  private readonly secret?: Buffer;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    if (secret !== undefined) {
-      this.secret = typeof secret === 'string' ? Buffer.from(secret) : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
-    }
-    this.hash = this.fresh();
-  }
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
 }
 
 /** S3's URI encoding of one path segment or query component (RFC 3986 unreserved kept). */
