@@ -27,7 +27,8 @@
  * the CPU the rest of the machine spent meanwhile, so a round disturbed by someone else's work shows.
  * REPACK_BENCH_DRAIN_ONLY=1 runs only the drains and the direct uploads (diagnosis only).
  * REPACK_BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the gateway and every worker (threads included)
- * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker (diagnosis only).
+ * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker,
+ * REPACK_BENCH_GATEWAY_ENV the same on the gateway (diagnosis only).
  * REPACK_BENCH_BLOB_LATENCY_MS=<ms> makes the counting proxy hold back each of its answers that long, as
  * a Blob service across a network would (diagnosis only: the baselines other than the proxied upload do not pass it).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
@@ -168,7 +169,9 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   const app = (name: string): Child => {
     // with the launcher's Node flags; REPACK_BENCH_GATEWAY_FLAGS='--…': more to try on the gateway (diagnosis only)
     const extra = name === 'gateway' ? [...profile, ...(process.env.REPACK_BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [])] : [];
-    const child = spawnChild(name, process.execPath, [...appNodeFlags(name), ...extra, appMain(join(root, 'dist'), name)], { env });
+    // REPACK_BENCH_GATEWAY_ENV='{"FERRY_READ_AHEAD_BYTES":"…"}': settings to try on the gateway (diagnosis only)
+    const settings = name === 'gateway' && process.env.REPACK_BENCH_GATEWAY_ENV ? (JSON.parse(process.env.REPACK_BENCH_GATEWAY_ENV) as Record<string, string>) : {};
+    const child = spawnChild(name, process.execPath, [...appNodeFlags(name), ...extra, appMain(join(root, 'dist'), name)], { env: { ...env, ...settings } });
     cleanups.push(() => child.stop());
     return child;
   };
