@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
+import type { Logger } from '@ferry/common';
 import { BlobStore } from '@ferry/storage';
 
 const MiB = 1024 * 1024;
@@ -73,6 +74,7 @@ describe('BlobRangeReader over https, against answers that are not the range ask
   let reader: BlobStore['ranges'];
   let spoil: 'none' | 'status200' | 'longer' | 'wrongRange' | 'cutBody' | 'closeAfter' = 'none';
   const seen: { path: string; range?: string; sas: boolean }[] = [];
+  const warnings: { why: string; message: string }[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ferry-ranges-'));
@@ -105,7 +107,8 @@ describe('BlobRangeReader over https, against answers that are not the range ask
     const port = (server.address() as AddressInfo).port;
     const key = /AccountKey=([^;]+)/.exec(inject('azurite'))![1];
     const connectionString = `DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=https://127.0.0.1:${port}/devstoreaccount1;`;
-    reader = new BlobStore(connectionString, { ca: cert }).ranges;
+    const logger = { warn: (fields: { why: string }, message: string) => warnings.push({ ...fields, message }) } as unknown as Logger;
+    reader = new BlobStore(connectionString, { ca: cert, logger }).ranges;
   });
   afterAll(async () => {
     reader.close();
@@ -141,6 +144,9 @@ describe('BlobRangeReader over https, against answers that are not the range ask
       expect((await readInto(2000, 5000)).ok, kind).toBe(false);
       expect(reader.declined - declined, kind).toBe(1);
     }
+    // the operator hears of it, once a minute at most, with the first reason
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].why).toBe(`answer "HTTP/1.1 200 OK" (content-length 5000, content-range bytes 2000-6999/${blob.length}) for bytes 2000-6999`);
     spoil = 'none';
     const { ok, into } = await readInto(7, 70_000);
     expect(ok).toBe(true);

@@ -1,6 +1,7 @@
 import { connect as netConnect, isIP, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { ContainerSASPermissions, type BlobServiceClient } from '@azure/storage-blob';
+import type { Logger } from '@ferry/common';
 
 /** A container SAS lives this long, and is made anew once less than half of it is left. */
 const SAS_LIFETIME_MS = 2 * 3600_000;
@@ -10,8 +11,10 @@ const MAX_IDLE_PER_ORIGIN = 16;
 /** A read that gets no byte for this long is given up here (and handed to the SDK, which retries). */
 const STALL_MS = 30_000;
 const HEAD_BYTES = 16 * 1024;
+/** Reads handed back to the SDK are logged at most this often, with how many there were meanwhile. */
+const WARN_EVERY_MS = 60_000;
 
-/** How one attempt ended: done, or failed before (`fresh`) or after any byte of the answer arrived. */
+/** How one attempt ended: done, or failed after or before (`failedUnanswered`) any byte of an answer arrived. */
 type Outcome = 'done' | 'failed' | 'failedUnanswered';
 
 /**
@@ -37,11 +40,17 @@ export class BlobRangeReader {
   /** Reads served here, and reads handed back to the caller (for tests and metrics). */
   served = 0;
   declined = 0;
+  private declinedSinceWarning = 0;
+  private lastWarning = 0;
 
   constructor(
     private readonly service: BlobServiceClient,
-    /** Extra CA certificates for an https endpoint (tests); the system's otherwise. */
-    private readonly ca?: Buffer,
+    private readonly options: {
+      /** Extra CA certificates for an https endpoint (tests); the system's otherwise. */
+      ca?: Buffer;
+      /** Told, at most once a minute, of reads handed back to the SDK and why. */
+      logger?: Logger;
+    } = {},
   ) {}
 
   /** Fills `into` with `into.length` bytes of the blob from `offset`; false when it could not. */
@@ -55,19 +64,33 @@ export class BlobRangeReader {
     const request =
       `GET ${url.pathname}?${sas.query} HTTP/1.1\r\nHost: ${url.host}\r\nx-ms-version: ${sas.version}\r\n` +
       `Range: bytes=${offset}-${offset + into.length - 1}\r\n\r\n`;
+    let why = '';
     for (let attempt = 0; attempt < 2; attempt++) {
       const reused = this.takeIdle(url.origin);
-      const connection = reused ?? new RangeConnection(url, this.ca);
+      const connection = reused ?? new RangeConnection(url, this.options.ca);
       const outcome = await connection.get(request, offset, into);
       if (outcome === 'done') {
         this.served++;
         this.keepIdle(url.origin, connection);
         return true;
       }
+      why = connection.failure;
       if (!reused || outcome !== 'failedUnanswered') break;
     }
     this.declined++;
+    this.warn(why, container, blobName);
     return false;
+  }
+
+  private warn(why: string, container: string, blobName: string): void {
+    this.declinedSinceWarning++;
+    if (!this.options.logger || Date.now() - this.lastWarning < WARN_EVERY_MS) return;
+    this.options.logger.warn(
+      { why, container, blob: blobName, reads: this.declinedSinceWarning },
+      'ranged Blob reads handed to the SDK (the direct GET failed); they still complete, more slowly',
+    );
+    this.lastWarning = Date.now();
+    this.declinedSinceWarning = 0;
   }
 
   /** Closes the idle connections. */
@@ -140,6 +163,9 @@ class RangeConnection {
   private exchange?: Exchange;
   private keepAlive = true;
   private idleTimer?: NodeJS.Timeout;
+  /** Why the last read failed, for the log. */
+  failure = '';
+  private lastError?: Error;
   /** Told when the connection closes while idle (the pool forgets it). */
   private closedWhileIdle?: () => void;
 
@@ -155,10 +181,13 @@ class RangeConnection {
       this.socket.once(tls ? 'secureConnect' : 'connect', () => resolve(true));
       this.socket.once('close', () => resolve(false));
     });
-    this.socket.on('error', () => this.socket.destroy());
-    this.socket.on('timeout', () => this.exchange && this.finish('failed'));
+    this.socket.on('error', (error) => {
+      this.lastError = error;
+      this.socket.destroy();
+    });
+    this.socket.on('timeout', () => this.exchange && this.finish(`no byte for ${STALL_MS / 1000} s`));
     this.socket.on('close', () => {
-      this.finish('failed');
+      this.finish(this.lastError ? `connection failed: ${this.lastError.message}` : 'connection closed by the server');
       this.closedWhileIdle?.();
     });
   }
@@ -169,7 +198,10 @@ class RangeConnection {
 
   async get(request: string, offset: number, into: Buffer): Promise<Outcome> {
     this.busy();
-    if (!(await this.connected)) return 'failedUnanswered';
+    if (!(await this.connected)) {
+      this.failure = `could not connect: ${this.lastError?.message ?? 'closed'}`;
+      return 'failedUnanswered';
+    }
     return new Promise<Outcome>((settle) => {
       this.headLength = 0;
       this.exchange = { offset, into, filled: -1, answered: false, settle };
@@ -214,36 +246,37 @@ class RangeConnection {
     const data = Buffer.from(buffer.buffer, buffer.byteOffset, length);
     if (!exchange || exchange.filled === exchange.into.length) {
       // bytes nobody asked for: the connection is in no known state
-      this.finish('failed');
+      this.finish('bytes with no request open');
       return;
     }
     exchange.answered = true;
     if (exchange.filled >= 0) {
       if (exchange.filled + length > exchange.into.length) {
-        this.finish('failed');
+        this.finish('more bytes than the range');
         return;
       }
       if (!sameBytes(data, exchange.into, exchange.filled)) exchange.into.set(data, exchange.filled);
       exchange.filled += length;
     } else {
       if (this.headLength + length > HEAD_BYTES) {
-        this.finish('failed');
+        this.finish(`headers over ${HEAD_BYTES} bytes`);
         return;
       }
       if (!sameBytes(data, this.head, this.headLength)) this.head.set(data, this.headLength);
       this.headLength += length;
       const end = this.head.subarray(0, this.headLength).indexOf('\r\n\r\n');
       if (end < 0) {
-        if (this.headLength >= HEAD_BYTES) this.finish('failed'); // headers that do not end
+        if (this.headLength >= HEAD_BYTES) this.finish(`headers over ${HEAD_BYTES} bytes`);
         return;
       }
-      if (!this.accepts(this.head.subarray(0, end).toString('latin1'), exchange)) {
-        this.finish('failed');
+      const refused = this.refuses(this.head.subarray(0, end).toString('latin1'), exchange);
+      if (refused) {
+        this.finish(refused);
         return;
       }
       const early = this.head.subarray(end + 4, this.headLength);
       if (early.length > exchange.into.length) {
-        this.finish('failed');
+        this.finish('more bytes than the range');
         return;
       }
       exchange.filled = early.copy(exchange.into);
@@ -256,26 +289,28 @@ class RangeConnection {
     }
   }
 
-  /** Only exactly the range asked for: 206, its Content-Length and its Content-Range. */
-  private accepts(head: string, exchange: Exchange): boolean {
+  /** Why an answer is not exactly the range asked for (206, its Content-Length and its Content-Range); nothing when it is. */
+  private refuses(head: string, exchange: Exchange): string | undefined {
     const lines = head.split('\r\n');
     const header = (name: string) => lines.find((line) => line.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
     const last = exchange.offset + exchange.into.length - 1;
     this.keepAlive = header('connection')?.toLowerCase() !== 'close';
-    return (
+    const exact =
       /^HTTP\/1\.1 206 /.test(lines[0]) &&
       header('content-length') === String(exchange.into.length) &&
       (header('content-range') ?? '').startsWith(`bytes ${exchange.offset}-${last}/`) &&
-      header('transfer-encoding') === undefined
-    );
+      header('transfer-encoding') === undefined;
+    if (exact) return undefined;
+    return `answer "${lines[0]}" (content-length ${header('content-length') ?? 'none'}, content-range ${header('content-range') ?? 'none'}) for bytes ${exchange.offset}-${last}`;
   }
 
-  /** Ends the read in progress, if any; a read that did not end well leaves the connection unusable. */
-  private finish(outcome: Outcome): void {
+  /** Ends the read in progress, if any, for `why`; a read that did not end well leaves the connection unusable. */
+  private finish(why: string): void {
     const exchange = this.exchange;
     this.exchange = undefined;
+    if (exchange) this.failure = why;
     this.close();
-    exchange?.settle(exchange.answered ? outcome : 'failedUnanswered');
+    exchange?.settle(exchange.answered ? 'failed' : 'failedUnanswered');
   }
 }
 

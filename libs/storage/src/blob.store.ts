@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
+import type { Logger } from '@ferry/common';
 import { BlobRangeReader } from './blob-range.reader.js';
 
 const isNotFound = (error: unknown) => error instanceof RestError && error.statusCode === 404;
@@ -14,9 +15,9 @@ export class BlobStore {
   /** Ranged reads straight into the caller's buffer; the SDK reads what it declines. */
   readonly ranges: BlobRangeReader;
 
-  constructor(connectionString: string, options: { ca?: Buffer } = {}) {
+  constructor(connectionString: string, options: { ca?: Buffer; logger?: Logger } = {}) {
     this.service = BlobServiceClient.fromConnectionString(connectionString);
-    this.ranges = new BlobRangeReader(this.service, options.ca);
+    this.ranges = new BlobRangeReader(this.service, options);
   }
 
   async ensureContainer(container: string): Promise<void> {
