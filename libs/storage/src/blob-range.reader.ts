@@ -115,6 +115,7 @@ export class BlobRangeReader {
     } catch {
       // no account key in the connection string: every read goes through the SDK
       this.unavailable = true;
+      this.options.logger?.info('no account key to make a SAS with: ranged Blob reads go through the SDK');
       return undefined;
     }
     const made = { query: url.search.slice(1), version: url.searchParams.get('sv') ?? '', renewAt: Date.now() + SAS_LIFETIME_MS / 2 };
