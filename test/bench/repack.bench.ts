@@ -394,9 +394,8 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   // The restore passes that the targets are judged on: one plain HTTP client for both servers
   // (http-get.ts says why), GETS connections, each request signed as it is sent (SigV4 presigned
   // for Ferry; Azurite's SAS is made once, untimed, as a client holding one would).
-  const connections = (port: number) => Array.from({ length: GETS }, () => new GetConnection('127.0.0.1', port));
   const getAllOver = async (port: number, set: Dataset, target: (i: number) => Promise<string>, latencies: number[]) => {
-    const open = connections(port);
+    const open = Array.from({ length: GETS }, () => new GetConnection('127.0.0.1', port));
     try {
       await getAll(open, set.objects.length, async (i) => ({ pathAndQuery: await target(i), expected: set.objects[i], what: `${set.prefix}/${i}` }), latencies);
     } finally {

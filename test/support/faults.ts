@@ -7,8 +7,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { hostOf, NodeSha256, queryString, type Credentials } from './sigv4.js';
+import { hostOf, queryString, s3SignerFor, type Credentials } from './sigv4.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { toEnv, type ResolvedConfig } from '@ferry/config';
@@ -33,7 +32,6 @@ export interface RawResponse {
 
 export const sha256Hex = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 export const md5Base64 = (data: Buffer | string): string => createHash('md5').update(data).digest('base64');
-
 
 export interface RequestSpec {
   method: string;
@@ -68,8 +66,7 @@ export async function signRequest(endpoint: string, creds: Credentials, spec: Re
   headers['x-amz-content-sha256'] ??= spec.payloadHash ?? sha256Hex(body ?? Buffer.alloc(0));
   const length = spec.contentLength === undefined ? body?.length : spec.contentLength;
   if (length !== null && length !== undefined) headers['content-length'] = String(length);
-  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
-  const signed = await signer.sign(
+  const signed = await s3SignerFor(creds).sign(
     { method: spec.method, protocol: 'http:', hostname, port, path: spec.path, query: spec.query ?? {}, headers },
     { signingDate: spec.signingDate ?? new Date() },
   );

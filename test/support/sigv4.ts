@@ -9,6 +9,10 @@ import { Sha256 as NodeSha256 } from '../../libs/s3/src/testing/aws-sdk.fixture.
 
 export { NodeSha256 };
 
+/** A signer as the S3 client configures one: no double-encoding of the path, no checksum added. */
+export const s3SignerFor = (creds: Credentials): SignatureV4 =>
+  new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+
 export interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -42,7 +46,7 @@ export function presigner(
   creds: Credentials,
 ): (spec: { method: string; path: string; expiresIn: number; signingDate?: Date }) => Promise<string> {
   const { hostname, port, host } = hostOf(endpoint);
-  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  const signer = s3SignerFor(creds);
   return async (spec) => {
     const presigned = await signer.presign(
       { method: spec.method, protocol: 'http:', hostname, port, path: spec.path, query: {}, headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },

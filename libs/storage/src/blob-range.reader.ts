@@ -270,7 +270,9 @@ class RangeConnection {
         if (this.headLength >= HEAD_BYTES) this.finish(`headers over ${HEAD_BYTES} bytes`);
         return;
       }
-      const refused = this.refuses(this.head.subarray(0, end).toString('latin1'), exchange);
+      const head = this.head.subarray(0, end).toString('latin1');
+      this.keepAlive = !/\r\nconnection: *close\b/i.test(head);
+      const refused = refuses(head, exchange);
       if (refused) {
         this.finish(refused);
         return;
@@ -290,21 +292,6 @@ class RangeConnection {
     }
   }
 
-  /** Why an answer is not exactly the range asked for (206, its Content-Length and its Content-Range); nothing when it is. */
-  private refuses(head: string, exchange: Exchange): string | undefined {
-    const lines = head.split('\r\n');
-    const header = (name: string) => lines.find((line) => line.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
-    const last = exchange.offset + exchange.into.length - 1;
-    this.keepAlive = header('connection')?.toLowerCase() !== 'close';
-    const exact =
-      /^HTTP\/1\.1 206 /.test(lines[0]) &&
-      header('content-length') === String(exchange.into.length) &&
-      (header('content-range') ?? '').startsWith(`bytes ${exchange.offset}-${last}/`) &&
-      header('transfer-encoding') === undefined;
-    if (exact) return undefined;
-    return `answer "${lines[0]}" (content-length ${header('content-length') ?? 'none'}, content-range ${header('content-range') ?? 'none'}) for bytes ${exchange.offset}-${last}`;
-  }
-
   /** Ends the read in progress, if any, for `why`; a read that did not end well leaves the connection unusable. */
   private finish(why: string): void {
     const exchange = this.exchange;
@@ -313,6 +300,20 @@ class RangeConnection {
     this.close();
     exchange?.settle(exchange.answered ? 'failed' : 'failedUnanswered');
   }
+}
+
+/** Why an answer is not exactly the range asked for (206, its Content-Length and its Content-Range); nothing when it is. */
+function refuses(head: string, exchange: Exchange): string | undefined {
+  const lines = head.split('\r\n');
+  const header = (name: string) => lines.find((line) => line.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+  const last = exchange.offset + exchange.into.length - 1;
+  const exact =
+    /^HTTP\/1\.1 206 /.test(lines[0]) &&
+    header('content-length') === String(exchange.into.length) &&
+    (header('content-range') ?? '').startsWith(`bytes ${exchange.offset}-${last}/`) &&
+    header('transfer-encoding') === undefined;
+  if (exact) return undefined;
+  return `answer "${lines[0]}" (content-length ${header('content-length') ?? 'none'}, content-range ${header('content-range') ?? 'none'}) for bytes ${exchange.offset}-${last}`;
 }
 
 /** Whether `data` already is `into`'s bytes from `at` (the read went where it was meant to). */
