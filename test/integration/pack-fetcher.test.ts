@@ -29,8 +29,9 @@ describe('PackFetcher: pack reads with read-ahead (real Azurite)', () => {
 
   const fetcher = (aheadBytes = 4 * MiB, cacheBytes = 16 * MiB) => {
     blobs.reads.length = 0;
-    slabs = new ReadSlabs();
-    return new PackFetcher({ read: { aheadBytes, cacheBytes } } as ResolvedConfig, blobs, slabs);
+    const config = { read: { aheadBytes, cacheBytes } } as ResolvedConfig;
+    slabs = new ReadSlabs(config);
+    return new PackFetcher(config, blobs, slabs);
   };
 
   /** Reads of pack A that check the bytes they get and release them at once. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SlabPool } from './slab.pool.js';
 
 describe('SlabPool', () => {
@@ -82,5 +82,63 @@ describe('SlabPool', () => {
     pool.settle(a);
     expect(pool.take().buffer).toBe(a.buffer);
     expect(() => new SlabPool(1024 * 1024 + 4096, 1, Infinity, true)).toThrow(RangeError);
+  });
+
+  describe('decay', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** Takes `n` slabs and settles them all: `n` free ones (up to maxIdle). */
+    const cycle = (pool: SlabPool, n: number) => {
+      const slabs = Array.from({ length: n }, () => pool.take());
+      for (const slab of slabs) pool.settle(slab);
+      return slabs;
+    };
+
+    it('keeps up to maxIdle free while they are needed, and lets go of those unused for a whole period', () => {
+      vi.useFakeTimers();
+      const pool = new SlabPool(64, 16, Infinity, false, { keep: 2, afterMs: 1000 });
+      cycle(pool, 10);
+      expect(pool.idleCount).toBe(10);
+      // a stream that keeps needing 6 at a time reuses them and allocates nothing
+      for (let i = 0; i < 5; i++) {
+        cycle(pool, 6);
+        vi.advanceTimersByTime(400);
+      }
+      expect(pool.allocated).toBe(10);
+      // the 4 it never needed went, a slab at a time as each had been free for a whole period; the 6 stayed
+      expect(pool.idleCount).toBe(6);
+      // once it stops, the free ones go back to `keep` within two periods
+      vi.advanceTimersByTime(2000);
+      expect(pool.idleCount).toBe(2);
+      expect(vi.getTimerCount()).toBe(0);
+      // and it starts again when a burst leaves more than `keep` free
+      const burst = cycle(pool, 5);
+      expect(pool.allocated).toBe(13);
+      expect(pool.idleCount).toBe(5);
+      vi.advanceTimersByTime(1000);
+      expect(pool.idleCount).toBe(2);
+      // the ones kept are the most recently freed, taken first
+      expect(pool.take().buffer).toBe(burst[4].buffer);
+    });
+
+    it('never lets go of a slab that is taken', () => {
+      vi.useFakeTimers();
+      const pool = new SlabPool(64, 8, Infinity, false, { keep: 0, afterMs: 100 });
+      const held = pool.take();
+      const slab = pool.take();
+      pool.settle(slab);
+      vi.advanceTimersByTime(1000);
+      expect(pool.idleCount).toBe(0);
+      pool.settle(held);
+      expect(pool.idleCount).toBe(1);
+      expect(pool.take().buffer).toBe(held.buffer);
+    });
+
+    it('refuses to keep more than maxIdle or to decay at once', () => {
+      expect(() => new SlabPool(64, 2, Infinity, false, { keep: 3, afterMs: 1000 })).toThrow(RangeError);
+      expect(() => new SlabPool(64, 2, Infinity, false, { keep: 1, afterMs: 0 })).toThrow(RangeError);
+    });
   });
 });

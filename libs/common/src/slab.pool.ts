@@ -18,6 +18,13 @@ const WASM_PAGE = 64 * 1024;
  * bytes back is safe: the slab is then simply never reused and the collector takes it with the
  * last view. So bytes are never overwritten while anyone may still read them, as long as no one
  * hands back bytes it did not finish with.
+ *
+ * How many free slabs a pool keeps decides whether reads that come in bursts reuse memory or take
+ * new memory at each burst: a slab allocated afresh is new pages, which the kernel zeroes on first
+ * touch, and new external memory, which V8 answers with full collections. A pool may therefore keep
+ * many free slabs (`maxIdle`) and still give memory back when reads stop: with `decay`, the free
+ * slabs beyond `decay.keep` that the pool did not need during a whole `decay.afterMs` are let go, a
+ * few at a time as the reads slow down, all of them once they have stopped.
  */
 interface SlabState {
   pool: SlabPool;
@@ -29,8 +36,18 @@ interface SlabState {
 /** Every slab handed out by any pool, by its memory; weak, so a slab never handed back is collected. */
 const outstanding = new WeakMap<ArrayBufferLike, SlabState>();
 
+/** Free slabs beyond `keep` that stay unused for `afterMs` are let go (SlabPool). */
+export interface SlabDecay {
+  keep: number;
+  afterMs: number;
+}
+
 export class SlabPool {
+  /** Free slabs, the most recently freed last (taken first, as the likeliest still in a cache). */
   private readonly idle: Buffer[] = [];
+  /** The fewest free slabs since the last decay tick: that many were not needed during it. */
+  private lowIdle = 0;
+  private decayTimer?: NodeJS.Timeout;
   /** Slabs taken and not yet free again. */
   private taken = 0;
   /** Callers of `acquire` waiting for a slab to come back, first come first served. */
@@ -44,14 +61,20 @@ export class SlabPool {
    * @param maxTaken how many slabs may be out at once (`acquire` waits beyond that): bounds the
    *   pool's memory, for producers that always settle what they take and lend nothing for good
    * @param aligned slabs start on a 64 KiB boundary, as reads with O_DIRECT need (a multiple of the block size)
+   * @param decay let go of free slabs beyond `keep` that have gone unused for `afterMs` (none: keep
+   *   up to `maxIdle` for good)
    */
   constructor(
     readonly slabBytes: number,
     private readonly maxIdle: number,
     private readonly maxTaken = Infinity,
     readonly aligned = false,
+    private readonly decay?: SlabDecay,
   ) {
     if (aligned && slabBytes % WASM_PAGE !== 0) throw new RangeError(`aligned slabs are whole multiples of ${WASM_PAGE} bytes, not ${slabBytes}`);
+    if (decay && !(decay.keep >= 0 && decay.keep <= maxIdle && decay.afterMs > 0)) {
+      throw new RangeError(`decay must keep 0 to maxIdle (${maxIdle}) slabs after a positive time, not ${decay.keep} after ${decay.afterMs} ms`);
+    }
   }
 
   /** A whole slab (`slabBytes`) to fill; its old contents are whatever was last written. */
@@ -59,6 +82,7 @@ export class SlabPool {
     if (this.taken >= this.maxTaken) throw new Error(`all ${this.maxTaken} slabs are taken`);
     this.taken++;
     const slab = this.idle.pop() ?? this.allocate();
+    this.lowIdle = Math.min(this.lowIdle, this.idle.length);
     outstanding.set(slab.buffer, { pool: this, slab, lent: 0, settled: false });
     return slab;
   }
@@ -108,6 +132,24 @@ export class SlabPool {
     this.taken--;
     if (this.idle.length < this.maxIdle) this.idle.push(state.slab);
     this.waiting.shift()?.(this.take());
+    if (this.decay && this.idle.length > this.decay.keep) this.startDecay(this.decay);
+  }
+
+  private startDecay(decay: SlabDecay): void {
+    if (this.decayTimer) return;
+    this.lowIdle = this.idle.length;
+    this.decayTimer = setInterval(() => {
+      // the least recently freed go; the collector frees their memory with their last reference
+      const spare = Math.min(this.lowIdle, this.idle.length - decay.keep);
+      if (spare > 0) this.idle.splice(0, spare);
+      this.lowIdle = this.idle.length;
+      if (this.idle.length <= decay.keep) {
+        clearInterval(this.decayTimer);
+        this.decayTimer = undefined;
+      }
+    }, decay.afterMs);
+    // memory kept a little longer is no reason to keep the process alive
+    this.decayTimer.unref();
   }
 
   private allocate(): Buffer {
