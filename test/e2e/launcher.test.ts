@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { appMain, appNodeFlags } from '../../apps/ferry/src/app-env.js';
+import { AZURITE_NODE_FLAGS } from '../../apps/ferry/src/embedded/azurite.js';
 import { freePort } from '../../apps/ferry/src/embedded/free-port.js';
 
 const run = promisify(execFile);
@@ -100,6 +101,9 @@ describe('npm start (the launcher)', () => {
       };
     await expect.poll(async () => (await usage()).storedBytes, { timeout: 30_000, interval: 200 }).toBeGreaterThan(0);
     expect((await usage()).logicalBytes).toBe('survives a restart'.length);
+    // the embedded Azurite runs with its heap floor (AZURITE_NODE_FLAGS), which node accepted
+    const azuriteProcess = (await processesUsing(dataDir)).split('\n').find((line) => line.includes('azurite'));
+    expect(azuriteProcess).toContain(` ${AZURITE_NODE_FLAGS.join(' ')} `);
 
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);

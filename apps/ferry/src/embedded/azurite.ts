@@ -15,6 +15,17 @@ export interface EmbeddedAzurite {
 }
 
 /**
+ * Node's flags for Azurite's process. Azurite keeps a small heap (about 26 MiB of live objects here),
+ * and V8 sets the old generation's limit just above what the last full collection left. Taking
+ * large blobs, each request promotes a few MiB of short-lived objects, so under load V8 ran a full
+ * collection every quarter of a second or so: 406 of them in one `REPACK_BENCH_DRAIN_ONLY` bench round
+ * ("GC in old space requested", each freeing under 1 MiB), and a third of Azurite's CPU in perf.
+ * An initial old space of 128 MiB is a floor under that limit: 3 full collections in the same round,
+ * and Azurite's CPU per GiB taken fell to 0.3-0.4 of what it was (docs/benchmarks.md).
+ */
+export const AZURITE_NODE_FLAGS = ['--initial-old-space-size=128'];
+
+/**
  * Starts Azurite's blob service as a child process (`node .../azurite-blob`, not npx, so stopping
  * it cannot orphan it). `location` undefined keeps everything in memory (tests).
  */
@@ -22,7 +33,7 @@ export async function startAzurite(options: { location?: string; port?: number; 
   const port = options.port ?? (await freePort());
   const require = createRequire(import.meta.url);
   const main = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
-  const args = [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--disableTelemetry', '--loose'];
+  const args = [...AZURITE_NODE_FLAGS, main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--disableTelemetry', '--loose'];
   if (options.location) args.push('--location', options.location);
   else args.push('--inMemoryPersistence');
   const child: Child = spawnChild('azurite', process.execPath, args, { quiet: options.quiet ?? true });
