@@ -16,12 +16,12 @@ export interface EmbeddedAzurite {
 
 /**
  * Node's flags for Azurite's process. Azurite keeps a small heap (about 26 MiB of live objects here),
- * and V8 sets the old generation's limit just above what the last full collection left. Taking
- * large blobs, each request promotes a few MiB of short-lived objects, so under load V8 ran a full
- * collection every quarter of a second or so: 406 of them in one `REPACK_BENCH_DRAIN_ONLY` bench round
- * ("GC in old space requested", each freeing under 1 MiB), and a third of Azurite's CPU in perf.
+ * and under load V8 kept the old generation's limit within a few MiB of what the last full
+ * collection left, so the objects that requests left behind set off the next one 60-200 ms later:
+ * 406 full collections in one `REPACK_BENCH_DRAIN_ONLY` bench round ("GC in old space requested",
+ * a median of 1.3 MiB freed by each), and a third of Azurite's CPU in perf.
  * An initial old space of 128 MiB is a floor under that limit: 3 full collections in the same round,
- * and Azurite's CPU per GiB taken fell to 0.3-0.4 of what it was (docs/benchmarks.md).
+ * and Azurite's CPU per GiB taken fell to 0.3-0.5 of what it was (docs/benchmarks.md).
  */
 export const AZURITE_NODE_FLAGS = ['--initial-old-space-size=128'];
 
