@@ -1,6 +1,23 @@
 /** WebAssembly memory's page: what `aligned` slabs start on, and are a multiple of. */
 const WASM_PAGE = 64 * 1024;
 
+/** A slab handed out: its pool, the whole slab, views lent and not yet back, and whether its producer settled it. */
+interface SlabState {
+  pool: SlabPool;
+  slab: Buffer;
+  lent: number;
+  settled: boolean;
+}
+
+/** Every slab handed out by any pool, by its memory; weak, so a slab never handed back is collected. */
+const outstanding = new WeakMap<ArrayBufferLike, SlabState>();
+
+/** Free slabs beyond `keep` that stay unused for `afterMs` are let go (SlabPool). */
+export interface SlabDecay {
+  keep: number;
+  afterMs: number;
+}
+
 /**
  * Reusable buffers for the read path.
  *
@@ -26,22 +43,6 @@ const WASM_PAGE = 64 * 1024;
  * slabs beyond `decay.keep` that the pool did not need during a whole `decay.afterMs` are let go, a
  * few at a time as the reads slow down, all of them once they have stopped.
  */
-interface SlabState {
-  pool: SlabPool;
-  slab: Buffer;
-  lent: number;
-  settled: boolean;
-}
-
-/** Every slab handed out by any pool, by its memory; weak, so a slab never handed back is collected. */
-const outstanding = new WeakMap<ArrayBufferLike, SlabState>();
-
-/** Free slabs beyond `keep` that stay unused for `afterMs` are let go (SlabPool). */
-export interface SlabDecay {
-  keep: number;
-  afterMs: number;
-}
-
 export class SlabPool {
   /** Free slabs, the most recently freed last (taken first, as the likeliest still in a cache). */
   private readonly idle: Buffer[] = [];
