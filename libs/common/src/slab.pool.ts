@@ -1,7 +1,7 @@
 /** WebAssembly memory's page: what `aligned` slabs start on, and are a multiple of. */
 const WASM_PAGE = 64 * 1024;
 
-/** A slab handed out: its pool, the whole slab, views lent and not yet back, and whether its producer settled it. */
+/** A slab handed out: its pool, the whole slab, bytes lent and not yet back, and whether its producer settled it. */
 interface SlabState {
   pool: SlabPool;
   slab: Buffer;
