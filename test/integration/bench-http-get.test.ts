@@ -105,6 +105,21 @@ describe('the restore bench GET client', () => {
       connection.close();
     });
 
+    it('takes headers and a body in one write, and headers split inside their blank line', async () => {
+      const body = randomBytes(MiB + 3);
+      answer = (socket) => socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+      const connection = new GetConnection('127.0.0.1', rawPort);
+      await connection.get('/', body);
+      connection.close();
+      answer = (socket) => {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r`, () =>
+          setTimeout(() => socket.write(Buffer.concat([Buffer.from('\n'), body])), 5),
+        );
+      };
+      await connection.get('/', body);
+      connection.close();
+    });
+
     it('fails bytes past the end of the body, and a connection closed mid-body', async () => {
       answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhello');
       const connection = new GetConnection('127.0.0.1', rawPort);
