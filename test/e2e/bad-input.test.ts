@@ -488,6 +488,20 @@ describe('bad input: every malformed request is the right S3 error and changes n
     });
   });
 
+  it('only GET /healthz is the health check: any other method or path on it is an S3 request', async () => {
+    const endpoint = ferry.s3Endpoint;
+    const host = new URL(endpoint).host;
+    for (const pathAndQuery of ['/healthz', '/healthz/', '/healthz?probe=1']) {
+      const health = await rawHttp(endpoint, { method: 'GET', pathAndQuery, headers: { host } });
+      expect(health.status, pathAndQuery).toBe(200);
+      expect(JSON.parse(health.body.toString())).toEqual({ status: 'ok' });
+    }
+    // a bucket named healthz is S3's: unsigned, these are refused as any S3 request would be
+    expectS3Error(await rawHttp(endpoint, { method: 'PUT', pathAndQuery: '/healthz', headers: { host } }), 403, 'AccessDenied');
+    expectS3Error(await rawHttp(endpoint, { method: 'GET', pathAndQuery: '/healthz/key', headers: { host } }), 403, 'AccessDenied');
+    expect((await rawHttp(endpoint, { method: 'HEAD', pathAndQuery: '/healthz', headers: { host } })).status).toBe(403);
+  });
+
   it('after all of that the gateway still serves a normal PutObject and GetObject', async () => {
     const body = randomBytes(2 * 1024 * 1024 + 3);
     const put = await alice.s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'after/all.bin', Body: body }));

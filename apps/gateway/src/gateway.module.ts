@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { FerryConfigModule, type ResolvedConfig } from '@ferry/config';
 import { CatalogHealthController, CatalogModule } from '@ferry/catalog';
 import { createLogger, type Logger } from '@ferry/common';
@@ -29,7 +29,7 @@ import { S3Dispatcher } from './s3/s3.dispatcher.js';
 import { SosapiOperations } from './sosapi/sosapi.operations.js';
 
 @Module({})
-export class GatewayModule implements NestModule {
+export class GatewayModule {
   static forRoot(config: ResolvedConfig): DynamicModule {
     return {
       module: GatewayModule,
@@ -71,12 +71,5 @@ export class GatewayModule implements NestModule {
         S3Dispatcher,
       ],
     };
-  }
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer
-      .apply(S3Dispatcher)
-      .exclude({ path: 'healthz', method: RequestMethod.GET })
-      .forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
 }

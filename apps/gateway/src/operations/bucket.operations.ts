@@ -29,18 +29,18 @@ export class BucketOperations {
     if (body.length > 0) parseXml(body.toString('utf8'));
     await this.buckets.create(call.caller.tenantId, call.bucket);
     call.res.setHeader('Location', `/${call.bucket}`);
-    call.res.status(200).end();
+    call.res.writeHead(200).end();
   }
 
   async headBucket(call: BucketCall): Promise<void> {
     await requestBucket(call, this.buckets);
     call.res.setHeader('x-amz-bucket-region', this.config.region);
-    call.res.status(200).end();
+    call.res.writeHead(200).end();
   }
 
   async deleteBucket(call: BucketCall): Promise<void> {
     await this.buckets.deleteEmpty(call.caller.tenantId, call.bucket);
-    call.res.status(204).end();
+    call.res.writeHead(204).end();
   }
 
   async getBucketLocation(call: BucketCall): Promise<void> {

@@ -98,7 +98,7 @@ export class MultipartOperations {
     });
     call.res.setHeader('ETag', `"${body.md5Hex}"`);
     if (body.checksum) call.res.setHeader(checksumHeaderName(body.checksum.algorithm), body.checksum.value);
-    call.res.status(200).end();
+    call.res.writeHead(200).end();
   }
 
   async uploadPartCopy(call: ObjectCall): Promise<void> {
@@ -178,7 +178,7 @@ export class MultipartOperations {
   async abort(call: ObjectCall): Promise<void> {
     const bucket = await requestBucket(call, this.buckets);
     await this.uploads.abort(call.caller.tenantId, bucket.id, call.key, call.query.get('uploadId') ?? '', call.caller.container);
-    call.res.status(204).end();
+    call.res.writeHead(204).end();
   }
 
   async listParts(call: ObjectCall): Promise<void> {

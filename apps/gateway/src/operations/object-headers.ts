@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { FerryError, FerryErrorCode } from '@ferry/common';
 import type { ObjectVersionEntity, StoredHeaders } from '@ferry/catalog';
 import { header, type S3Call } from '../s3/s3-call.js';
@@ -49,7 +49,7 @@ const OVERRIDES: [query: string, header: string][] = [
 ];
 
 /** The headers of GET and HEAD: validators, stored headers, metadata, then any response-* overrides. */
-export function writeObjectHeaders(res: Response, object: ObjectVersionEntity, call: S3Call): void {
+export function writeObjectHeaders(res: ServerResponse, object: ObjectVersionEntity, call: S3Call): void {
   res.setHeader('ETag', `"${object.etag}"`);
   res.setHeader('Last-Modified', object.createdAt.toUTCString());
   res.setHeader('Accept-Ranges', 'bytes');

@@ -63,7 +63,7 @@ export class ObjectOperations {
       call.res.setHeader(checksumHeaderName(body.checksum.algorithm), body.checksum.value);
       call.res.setHeader('x-amz-checksum-type', 'FULL_OBJECT');
     }
-    call.res.status(200).end();
+    call.res.writeHead(200).end();
   }
 
   async getObject(call: ObjectCall): Promise<void> {
@@ -78,7 +78,7 @@ export class ObjectOperations {
     validateObjectKey(call.key);
     const bucket = await requestBucket(call, this.buckets);
     await this.objects.deleteVersion(call.caller.tenantId, bucket.id, call.caller.container, call.key, versionOf(call));
-    call.res.status(204).end();
+    call.res.writeHead(204).end();
   }
 
   private async read(call: ObjectCall, withBody: boolean): Promise<void> {
@@ -101,7 +101,7 @@ export class ObjectOperations {
     }
     res.setHeader('Content-Length', String(Math.max(0, served.end - served.start + 1)));
     if (!whole) res.setHeader('Content-Range', `bytes ${served.start}-${served.end}/${object.size}`);
-    res.status(whole ? 200 : 206);
+    res.statusCode = whole ? 200 : 206;
     if (!withBody) {
       res.end();
       return;

@@ -1,5 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Request, Response } from 'express';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { BucketEntity, BucketsRepository, ObjectVersionEntity } from '@ferry/catalog';
 import type { ParsedAuthorization, SigningContext } from '@ferry/s3';
 import type { Address } from './addressing.js';
@@ -33,8 +32,8 @@ export interface S3Call {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   address: Address;
-  req: Request;
-  res: Response;
+  req: IncomingMessage;
+  res: ServerResponse;
   caller: Caller;
 }
 

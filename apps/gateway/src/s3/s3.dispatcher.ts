@@ -1,5 +1,5 @@
-import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Inject, Injectable } from '@nestjs/common';
 import { FERRY_CONFIG, type ResolvedConfig } from '@ferry/config';
 import { FerryError, FerryErrorCode, type Logger } from '@ferry/common';
 import { NULL_VERSION } from '@ferry/catalog';
@@ -28,12 +28,12 @@ const UNREAD_BODY_LINGER_MS = 1000;
 type Handlers = { [op in S3Operation]: (call: S3Call) => Promise<void> };
 
 /**
- * The S3 front door: every request that is not /healthz arrives here with its body untouched (no
- * body parser runs on this app), is authenticated, routed to one operation and answered; any
- * failure becomes an S3 XML error.
+ * The S3 front door: every request that is not the health check arrives here straight from the
+ * HTTP server (gateway.app.ts), its body untouched, is authenticated, routed to one operation and
+ * answered; any failure becomes an S3 XML error.
  */
 @Injectable()
-export class S3Dispatcher implements NestMiddleware {
+export class S3Dispatcher {
   private readonly handlers: Handlers;
 
   constructor(
@@ -82,14 +82,16 @@ export class S3Dispatcher implements NestMiddleware {
     };
   }
 
-  async use(req: Request, res: Response): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = newRequestId();
     // kept here: a request stream destroyed mid-body no longer names its socket
     const connection = req.socket;
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('Server', 'Ferry');
-    const rawUrl = req.originalUrl;
+    // a server's requests always have both (only a client's own IncomingMessage lacks them)
+    const method = req.method!;
+    const rawUrl = req.url!;
     const queryAt = rawUrl.indexOf('?');
     const rawPath = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
     let resource = rawPath;
@@ -102,11 +104,11 @@ export class S3Dispatcher implements NestMiddleware {
       const query = new URLSearchParams(queryAt === -1 ? '' : rawUrl.slice(queryAt + 1));
       const copySource = req.headers['x-amz-copy-source'] !== undefined;
       const caller = await this.authenticator.authenticate(
-        { method: req.method, rawUrl, headers: req.headers },
+        { method, rawUrl, headers: req.headers },
         address.bucket,
-        objectToRead(req.method, address, query, copySource),
+        objectToRead(method, address, query, copySource),
       );
-      const operation = resolveOperation(req.method, address, query, copySource);
+      const operation = resolveOperation(method, address, query, copySource);
       // every authenticated request is metered, refused ones included, as S3 providers bill them
       this.meter.request(caller.tenantId, requestClass(operation));
       checkAccess(caller, operation);
@@ -118,7 +120,7 @@ export class S3Dispatcher implements NestMiddleware {
         return;
       }
       res.once('close', this.throttle.admit(caller.tenantId));
-      const call: S3Call = { requestId, method: req.method, rawUrl, rawPath, query, headers: req.headers, address, req, res, caller };
+      const call: S3Call = { requestId, method, rawUrl, rawPath, query, headers: req.headers, address, req, res, caller };
       Object.assign(call, { bucket: address.bucket, key: address.key });
       await this.handlers[operation](call);
     } catch (error) {
@@ -130,7 +132,7 @@ export class S3Dispatcher implements NestMiddleware {
         res.setHeader('Connection', 'close');
         res.once('finish', () => setTimeout(() => connection.destroy(), UNREAD_BODY_LINGER_MS).unref());
       }
-      sendError(res, error, { requestId, resource, method: req.method, logger: this.logger });
+      sendError(res, error, { requestId, resource, method, logger: this.logger });
     }
   }
 }
@@ -149,7 +151,7 @@ function checkAccess(caller: Caller, operation: S3Operation): void {
   throw new FerryError(FerryErrorCode.TenantSuspended, `${why}: ${refused}. Contact your service provider.`);
 }
 
-function headerBytes(req: Request): number {
+function headerBytes(req: IncomingMessage): number {
   let total = 0;
   for (const part of req.rawHeaders) total += part.length + 2;
   return total;

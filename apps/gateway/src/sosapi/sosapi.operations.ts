@@ -66,7 +66,7 @@ export class SosapiOperations {
     res.setHeader('Content-Type', 'application/xml');
     res.setHeader('Content-Length', String(served.end - served.start + 1));
     if (range) res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${document.size}`);
-    res.status(range ? 206 : 200);
+    res.statusCode = range ? 206 : 200;
     res.end(withBody ? document.body.subarray(served.start, served.end + 1) : undefined);
   }
 
