@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdir, readlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -85,6 +86,19 @@ describe('read slabs: reused buffers never mix the bytes of concurrent reads', (
     // a few hundred 1 MiB file reads in all, in a handful of slabs: they were handed back and reused
     expect(slabs.small.allocated - before).toBeLessThanOrEqual(40);
     expect(slabs.small.idleCount).toBeGreaterThan(0);
+  });
+
+  it('closes the spool files of a GET whose client went away mid-body', async () => {
+    // the gateway runs in this process: its open files are ours
+    const openSpoolFiles = async () => {
+      const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return links.filter((target) => target.startsWith(ferry.config.spoolDir)).length;
+    };
+    expect(await openSpoolFiles()).toBe(0);
+    // objects of several 1 MiB reads each, dropped after their first bytes
+    await Promise.all([abandon('random-7.bin'), abandon('text-8.bin'), abandon('random-8.bin')]);
+    expect(await eventually(async () => (await openSpoolFiles()) === 0, 10_000)).toBe(true);
+    await readAll();
   });
 
   it('serves every read its own bytes from the packs, and a client that goes away takes nothing with it', async () => {
