@@ -29,7 +29,8 @@
  * REPACK_BENCH_DRAIN_ONLY=1 runs only the drains and the direct uploads (diagnosis only).
  * REPACK_BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the gateway and every worker (threads included)
  * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker,
- * REPACK_BENCH_GATEWAY_ENV the same on the gateway (diagnosis only).
+ * REPACK_BENCH_GATEWAY_ENV the same on the gateway, REPACK_BENCH_WORKER_FLAGS / REPACK_BENCH_GATEWAY_FLAGS='--…' Node flags
+ * to try on the worker / gateway (diagnosis only).
  * REPACK_BENCH_BLOB_LATENCY_MS=<ms> makes the counting proxy hold back each of its answers that long, as
  * a Blob service across a network would (diagnosis only: the baselines other than the proxied upload do not pass it).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
@@ -185,7 +186,9 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   let worker: Worker | undefined;
   const startWorker = (cacheHours: number): Worker => {
     const spawned = performance.now();
-    const child = spawnChild('worker', process.execPath, [...appNodeFlags('worker'), ...profile, appMain(join(root, 'dist'), 'worker')], {
+    // REPACK_BENCH_WORKER_FLAGS='--…': Node flags to try on the worker (diagnosis only)
+    const flags = process.env.REPACK_BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawnChild('worker', process.execPath, [...appNodeFlags('worker'), ...flags, ...profile, appMain(join(root, 'dist'), 'worker')], {
       env: {
         ...env,
         AZURE_STORAGE_CONNECTION_STRING: proxied,
