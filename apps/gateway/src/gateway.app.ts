@@ -69,10 +69,10 @@ export async function createGateway(config: ResolvedConfig): Promise<GatewayServ
 }
 
 /** GET /healthz to Express (the catalog's health controller), everything else to the S3 dispatcher. */
-function s3First(express: RequestListener, dispatcher: S3Dispatcher, logger: Logger): RequestListener {
+function s3First(nest: RequestListener, dispatcher: S3Dispatcher, logger: Logger): RequestListener {
   return (req, res) => {
     if (isHealthCheck(req)) {
-      express(req, res);
+      nest(req, res);
       return;
     }
     // the dispatcher answers every failure itself; this is for a fault in that answer
