@@ -6,8 +6,8 @@
  *    1,024 × 1 MiB. Baseline: the same bytes uploaded straight to Azurite with @azure/storage-blob.
  *    Then the same again (another tenant) by that worker in service: queue paused while acknowledged,
  *    resumed as the clock starts.
- *  - Blob write requests per GiB ingested as 1 MiB objects, counted by a proxy (counting-proxy.ts)
- *    that stands between the worker and Azurite; the direct upload is counted the same way.
+ *  - Blob write requests per GiB ingested as 1 MiB objects, counted from Azurite's access log
+ *    (blob-request-log.ts); the direct upload is counted the same way.
  *  - a second full backup: a ~1 GiB tree of 400 incompressible files, uploaded whole twice with 5 %
  *    of the files changed in between; stored bytes added by the second, against the first.
  *  - restore: warm (still in the spool cache) and cold (cache evicted, read from packs) GETs of both
@@ -31,8 +31,9 @@
  * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker,
  * REPACK_BENCH_GATEWAY_ENV the same on the gateway, REPACK_BENCH_WORKER_FLAGS / REPACK_BENCH_GATEWAY_FLAGS='--…' Node flags
  * to try on the worker / gateway (diagnosis only).
- * REPACK_BENCH_BLOB_LATENCY_MS=<ms> makes the counting proxy hold back each of its answers that long, as
- * a Blob service across a network would (diagnosis only: the baselines other than the proxied upload do not pass it).
+ * REPACK_BENCH_BLOB_LATENCY_MS=<ms> puts a proxy between the worker and Azurite that holds back each of its
+ * answers that long, as a Blob service across a network would (latency-proxy.ts; diagnosis only: the
+ * baselines do not pass it).
  * Needs the test services: PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -55,11 +56,11 @@ import { freePort, waitForPort } from '../../apps/ferry/src/embedded/free-port.j
 import { benchConfig } from './bench-config.js';
 import type { Sample } from './bench-report.js';
 import { changeFile, fillLogLike, fillRandom, treeSizes } from './bench-data.js';
-import { countsBetween, readCounts, type ContainerCounts } from './counting-proxy.js';
+import { BlobRequestLog, countsBetween } from './blob-request-log.js';
 import { GetConnection, getAll } from './http-get.js';
 import { CpuMeter, pidsNamed } from './cpu-meter.js';
 import { machineCpu, waitForQuiet } from './machine-cpu.js';
-import { repackReport, roundTable, type BackupResult, type RepackResults, type RequestCount } from './repack-report.js';
+import { repackReport, roundTable, type BackupResult, type RepackResults, type BlobActivity, type RequestCount } from './repack-report.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -141,21 +142,28 @@ async function main(): Promise<void> {
 async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ferry-repack-bench-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  // Azurite keeps its data on disk, as `npm start` embeds it, and runs at its lower priority.
-  const azurite: EmbeddedAzurite = await startAzurite({ location: join(dataDir, 'azurite') });
+  // Azurite keeps its data on disk, as `npm start` embeds it, and runs at its lower priority. Its
+  // access log counts the Blob requests: nothing stands between the worker and Azurite.
+  const blobLog = new BlobRequestLog();
+  const azurite: EmbeddedAzurite = await startAzurite({ location: join(dataDir, 'azurite'), onLine: (line) => blobLog.line(line) });
   cleanups.push(() => azurite.stop());
   lowerPriority(azurite.pid);
-  const proxyPort = await freePort();
-  // REPACK_BENCH_BLOB_LATENCY_MS=<ms>: the proxy holds back each answer that long, as a Blob service
-  // across a network would (diagnosis only; the worker's writes, not the gateway's reads)
-  const latency = process.env.REPACK_BENCH_BLOB_LATENCY_MS ?? '0';
-  const proxy = spawnChild('proxy', process.execPath, [join(root, 'dist', 'test', 'bench', 'counting-proxy.js'), String(proxyPort), String(azurite.port), latency], {
-    quiet: true,
-  });
-  cleanups.push(() => proxy.stop());
-  lowerPriority(proxy.process.pid); // it stands in for the network in front of Azurite
-  await waitForPort(proxyPort);
-  const proxied = azurite.connectionString.replace(`127.0.0.1:${azurite.port}/`, `127.0.0.1:${proxyPort}/`);
+  const blobEndpoint = `http://127.0.0.1:${azurite.port}/devstoreaccount1`;
+  const straight = BlobServiceClient.fromConnectionString(azurite.connectionString);
+  // REPACK_BENCH_BLOB_LATENCY_MS=<ms>: a proxy between the worker and Azurite holds back each answer
+  // that long, as a Blob service across a network would (diagnosis only; the worker's requests, not
+  // the gateway's reads nor the baselines)
+  const latency = Number(process.env.REPACK_BENCH_BLOB_LATENCY_MS ?? 0);
+  let workerBlob = azurite.connectionString;
+  let proxy: Child | undefined;
+  if (latency > 0) {
+    const proxyPort = await freePort();
+    proxy = spawnChild('proxy', process.execPath, [join(root, 'dist', 'test', 'bench', 'latency-proxy.js'), String(proxyPort), String(azurite.port), String(latency)], { quiet: true });
+    cleanups.push(() => proxy!.stop());
+    lowerPriority(proxy.process.pid);
+    await waitForPort(proxyPort);
+    workerBlob = azurite.connectionString.replace(`127.0.0.1:${azurite.port}/`, `127.0.0.1:${proxyPort}/`);
+  }
 
   await prepareTemplateDatabase();
   const db = await freshDatabase();
@@ -181,8 +189,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   app('console');
   let gateway = app('gateway');
 
-  // The worker writes to Blob through the counting proxy; the gateway reads straight from Azurite.
-  // It runs at a lower priority, as `npm start` runs it. `cacheHours` is its spool-cache window.
+  // The worker runs at a lower priority, as `npm start` runs it. `cacheHours` is its spool-cache window.
   let worker: Worker | undefined;
   const startWorker = (cacheHours: number): Worker => {
     const spawned = performance.now();
@@ -191,7 +198,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     const child = spawnChild('worker', process.execPath, [...appNodeFlags('worker'), ...flags, ...profile, appMain(join(root, 'dist'), 'worker')], {
       env: {
         ...env,
-        AZURE_STORAGE_CONNECTION_STRING: proxied,
+        AZURE_STORAGE_CONNECTION_STRING: workerBlob,
         FERRY_CACHE_HOURS: String(cacheHours),
         LOG_LEVEL: 'info',
         // REPACK_BENCH_WORKER_ENV='{"FERRY_PACK_LINGER_MS":"20"}': settings to try on the worker (diagnosis only;
@@ -285,7 +292,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     gateway: [gateway.process.pid!],
     ledger: [ledger.process.pid!],
     worker: worker?.child.process.pid ? [worker.child.process.pid] : [],
-    proxy: [proxy.process.pid!],
+    ...(proxy ? { proxy: [proxy.process.pid!] } : {}),
     azurite: [azurite.pid!],
     postgres: await pidsNamed('postgres'),
     redis: await pidsNamed('redis-server'),
@@ -319,19 +326,42 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       await sleep(100);
     }
   };
+  /** The sizes of the blobs in a container, summed (0 when it does not exist). */
+  const containerBytes = async (name: string): Promise<number> => {
+    let total = 0;
+    try {
+      for await (const blob of straight.getContainerClient(name).listBlobsFlat()) total += blob.properties.contentLength ?? 0;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    }
+    return total;
+  };
+  /**
+   * What `work` did to `container` in Blob: the requests it made (counted from Azurite's access log,
+   * once every answer is in it) and the bytes it added. The listings that measure those bytes fall
+   * outside the counted requests.
+   */
+  const blobActivity = async <T>(container: string, work: () => Promise<T>): Promise<[T, BlobActivity]> => {
+    const bytesBefore = await containerBytes(container);
+    await blobLog.settled(blobEndpoint);
+    const requestsBefore = blobLog.snapshot();
+    const result = await work();
+    await blobLog.settled(blobEndpoint);
+    const counts = countsBetween(requestsBefore, blobLog.snapshot())[container] ?? { requests: {} };
+    return [result, { counts, addedBytes: (await containerBytes(container)) - bytesBefore }];
+  };
   /**
    * Starts the worker on a backlog (everything staged) and times it until nothing is staged; counts
    * the Blob requests it made meanwhile.
    */
-  const drain = async (bytes: number, cacheHours: number, container: string): Promise<{ sample: Sample; counts: ContainerCounts; ready: number }> => {
+  const drain = async (bytes: number, cacheHours: number, container: string): Promise<{ sample: Sample; activity: BlobActivity; ready: number }> => {
     if ((await staged()) === 0) throw new Error('nothing staged to drain');
     // The test server runs with autovacuum off, so the catalog would have no statistics, and the
     // planner would answer a claim of two chunks with a scan of every chunk not yet in a pack. In
     // production autovacuum analyzes a table once a tenth of it has changed; here that is done by hand.
     await catalog.query('ANALYZE');
-    const before = await readCounts(proxyPort);
     let ready = 0;
-    const sample = await timed(bytes, async () => {
+    const [sample, activity] = await blobActivity(container, () => timed(bytes, async () => {
       worker = startWorker(cacheHours);
       const { process: child } = worker.child;
       // a worker that dies (say, refuses to start) fails the bench at once rather than at the deadline
@@ -339,9 +369,8 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       died.catch(() => undefined);
       await Promise.race([drained(), died]);
       ready = await Promise.race([worker.ready, sleep(10_000).then(() => Number.NaN)]);
-    });
-    const counts = countsBetween(before, await readCounts(proxyPort))[container] ?? { requests: {}, writeBytes: 0 };
-    return { sample, counts, ready };
+    }));
+    return { sample, activity, ready };
   };
   const cached = async (tenant: Tenant) => {
     const { rows: [row] } = await catalog.query<{ cached: number }>(`SELECT count(*)::int AS cached FROM objects WHERE tenant_id = $1 AND spool IS NOT NULL`, [tenant.id]);
@@ -429,8 +458,6 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     }
   };
 
-  const straight = BlobServiceClient.fromConnectionString(azurite.connectionString);
-  const throughProxy = BlobServiceClient.fromConnectionString(proxied);
   const results: RepackResults = {
     rounds,
     samples: {},
@@ -446,8 +473,8 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     },
   };
   const record = (id: string, sample: Sample) => ((results.samples[id] ??= []).push(sample), sample);
-  const requestCount = (round: number, what: RequestCount['what'], bytes: number, counts: ContainerCounts) =>
-    results.requests.push({ round, what, logicalBytes: bytes, counts });
+  const requestCount = (round: number, what: RequestCount['what'], bytes: number, activity: BlobActivity) =>
+    results.requests.push({ round, what, logicalBytes: bytes, ...activity });
 
   for (let round = 1; round <= rounds; round++) {
     const calm = await waitForQuiet(0.3, 2000, 60_000);
@@ -456,9 +483,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     const drainTenant = await createTenant(`drain-${round}`);
     const backupTenant = await createTenant(`backup-${round}`);
     const direct = straight.getContainerClient(`direct-${runId}-${round}`);
-    const directProxied = throughProxy.getContainerClient(`proxied-${runId}-${round}`);
     await direct.create();
-    await directProxied.create();
 
     // (1) drains: acknowledged with the worker stopped, then drained by a worker started afresh
     for (const set of [big, small]) {
@@ -466,7 +491,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       await put(drainTenant, (i) => `${set.prefix}/${i}`, set.objects, set.puts);
       const drained = await drain(set.bytes, 48, drainTenant.container);
       record(`drain-${set.prefix}`, drained.sample);
-      requestCount(round, `ferry-${set.prefix}`, set.bytes, drained.counts);
+      requestCount(round, `ferry-${set.prefix}`, set.bytes, drained.activity);
       results.workerReady.push(drained.ready);
       (results.readyByDrain[`drain-${set.prefix}`] ??= []).push(drained.ready);
     }
@@ -485,17 +510,12 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       record(`service-${set.prefix}`, await timed(set.bytes, async () => (await forward.resume(), await drained())));
     }
 
-    // (2) the same bytes straight to Azurite; the 1 MiB objects once more through the counting proxy,
-    // to count the direct upload's requests and to show what the proxy costs the worker's writes
+    // (2) the same bytes straight to Azurite, the 1 MiB objects' requests counted as the worker's are
     for (const set of [big, small]) {
-      record(`direct-${set.prefix}`, await timed(set.bytes, uploadDirect(direct, set)));
-      if (set === big) continue;
-      const before = await readCounts(proxyPort);
-      record(`proxied-${set.prefix}`, await timed(set.bytes, uploadDirect(directProxied, set)));
-      const counts = countsBetween(before, await readCounts(proxyPort))[directProxied.containerName] ?? { requests: {}, writeBytes: 0 };
-      requestCount(round, `direct-${set.prefix}`, set.bytes, counts);
+      const [sample, activity] = await blobActivity(direct.containerName, () => timed(set.bytes, uploadDirect(direct, set)));
+      record(`direct-${set.prefix}`, sample);
+      if (set === small) requestCount(round, `direct-${set.prefix}`, set.bytes, activity);
     }
-    await directProxied.delete();
     if (process.env.REPACK_BENCH_DRAIN_ONLY) {
       await stopWorker();
       await direct.delete();
@@ -562,7 +582,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
       record(`upload-backup-${n}`, upload);
       const drained = await drain(upload.bytes, 0, backupTenant.container);
       record(`drain-backup-${n}`, drained.sample);
-      requestCount(round, `ferry-backup-${n}`, upload.bytes, drained.counts);
+      requestCount(round, `ferry-backup-${n}`, upload.bytes, drained.activity);
       const after = await usage(backupTenant);
       if (after.pendingBytes !== 0) throw new Error(`backup ${n}: ${after.pendingBytes} bytes still pending`);
       if (n === 1) backup.first = after;

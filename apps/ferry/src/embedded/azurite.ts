@@ -27,16 +27,17 @@ export const AZURITE_NODE_FLAGS = ['--initial-old-space-size=128'];
 
 /**
  * Starts Azurite's blob service as a child process (`node .../azurite-blob`, not npx, so stopping
- * it cannot orphan it). `location` undefined keeps everything in memory (tests).
+ * it cannot orphan it). `location` undefined keeps everything in memory (tests). `onLine` gets each
+ * line it prints, its access log (a line per request handled) among them.
  */
-export async function startAzurite(options: { location?: string; port?: number; quiet?: boolean } = {}): Promise<EmbeddedAzurite> {
+export async function startAzurite(options: { location?: string; port?: number; quiet?: boolean; onLine?: (line: string) => void } = {}): Promise<EmbeddedAzurite> {
   const port = options.port ?? (await freePort());
   const require = createRequire(import.meta.url);
   const main = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
   const args = [...AZURITE_NODE_FLAGS, main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--disableTelemetry', '--loose'];
   if (options.location) args.push('--location', options.location);
   else args.push('--inMemoryPersistence');
-  const child: Child = spawnChild('azurite', process.execPath, args, { quiet: options.quiet ?? true });
+  const child: Child = spawnChild('azurite', process.execPath, args, { quiet: options.quiet ?? true, onLine: options.onLine });
   const exitedEarly = new Promise<never>((_, reject) =>
     child.process.once('exit', (code) => reject(new Error(`azurite exited early with code ${code}`))),
   );

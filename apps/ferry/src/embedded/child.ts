@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
-/** A child process whose output is forwarded line by line with a prefix, and that can be stopped. */
+/**
+ * A child process whose output is forwarded line by line with a prefix (unless `quiet`), and handed
+ * to `onLine` when given, and that can be stopped.
+ */
 export interface Child {
   process: ChildProcess;
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
@@ -10,7 +13,7 @@ export function spawnChild(
   name: string,
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; quiet?: boolean; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; quiet?: boolean; cwd?: string; onLine?: (line: string) => void } = {},
 ): Child {
   const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
@@ -19,7 +22,10 @@ export function spawnChild(
       pending += data.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      if (!options.quiet) for (const line of lines) process.stderr.write(`[${name}] ${line}\n`);
+      for (const line of lines) {
+        options.onLine?.(line);
+        if (!options.quiet) process.stderr.write(`[${name}] ${line}\n`);
+      }
     });
   }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
