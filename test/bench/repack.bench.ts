@@ -18,10 +18,11 @@
  *    passes follow: @aws-sdk/client-s3 against @azure/storage-blob, the S3 client checking no
  *    response checksum, as the Azure SDK does not; a third cold pass, with the SDK's default CRC32
  *    check, shows what that costs the client. Before each
- *    pass, untimed, the gateway serving it reads 8 × 64 MiB and 256 × 1 MiB of another tenant's
+ *    pass, untimed, the gateway serving it reads 8 × 64 MiB and 1,024 × 1 MiB of another tenant's
  *    (same state: in the cache, or only in its own packs), so that the pass measures cold data, not a
  *    gateway whose code V8 has not optimized yet and whose read buffers are new memory: a gateway in
- *    service has served reads before.
+ *    service has served reads before. Azurite, likewise, serves the same GETs of its own before the
+ *    first direct pass of a round.
  * Every byte read back is compared with what was written. Prints a table per round to stderr and a
  * markdown section for docs/benchmarks.md to stdout (it does not edit the docs itself).
  * Each round first waits (up to a minute) for the machine to be quiet, and every timed step records
@@ -31,6 +32,8 @@
  * there (each cold pass gets a gateway, and so a profile, of its own, its warm-up reads included); REPACK_BENCH_WORKER_ENV='{"FERRY_…":"…"}' tries settings on the worker,
  * REPACK_BENCH_GATEWAY_ENV the same on the gateway, REPACK_BENCH_WORKER_FLAGS / REPACK_BENCH_GATEWAY_FLAGS='--…' Node flags
  * to try on the worker / gateway (diagnosis only).
+ * REPACK_BENCH_PERF=<dir> records `perf` profiles of the gateway during the plain client's warm and cold
+ * passes there (diagnosis only).
  * REPACK_BENCH_BLOB_LATENCY_MS=<ms> puts a proxy between the worker and Azurite that holds back each of its
  * answers that long, as a Blob service across a network would (latency-proxy.ts; diagnosis only: the
  * baselines do not pass it).
@@ -437,6 +440,22 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
   };
   const getFerryPlain = (tenant: Tenant, set: Dataset) => async (latencies: number[]) =>
     getAllOver(s3Port, set, (i) => tenant.presign(`/${BUCKET}/${set.prefix}/${i}`), latencies);
+  /**
+   * REPACK_BENCH_PERF=<dir>: `perf record` of the gateway while `work` runs, into <dir>/<name>.data
+   * (diagnosis only; with REPACK_BENCH_GATEWAY_FLAGS=--perf-basic-prof for JavaScript's names).
+   */
+  const perfOf = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const dir = process.env.REPACK_BENCH_PERF;
+    if (!dir) return work();
+    const args = ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-p', String(gateway.process.pid), '-o', join(dir, `${name}.data`)];
+    const perf = spawnChild('perf', 'perf', args, { quiet: true });
+    await sleep(300); // attached to every thread
+    try {
+      return await work();
+    } finally {
+      await perf.stop('SIGINT');
+    }
+  };
   const getDirectPlain = (sas: URL, set: Dataset) => async (latencies: number[]) =>
     getAllOver(Number(sas.port), set, async (i) => `${sas.pathname}/${set.prefix}-${i}${sas.search}`, latencies);
 
@@ -444,17 +463,27 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
    * What a gateway reads before a timed pass of restores: another tenant's objects, in packs of their
    * own. As many 64 MiB objects as a pass reads at once, so that the gateway's read slabs reach what a
    * pass cycles through before it is timed: a gateway in service holds them, and a new one zeroes
-   * 400-500 MiB of new pages in its first cold restore (about 120,000 page faults per GiB here).
+   * 400-500 MiB of new pages in its first cold restore (about 120,000 page faults per GiB here). As
+   * many 1 MiB objects as a pass reads: after 256 (until the eighteenth session), V8's compiler
+   * threads were still at work through the timed cold pass, 17 % of the gateway's CPU in `perf`
+   * (7 % after 1,024), and the main thread still ran unoptimized code.
    */
   const warmup: Dataset[] = [
     { prefix: 'big', objects: big.objects.slice(0, GETS), puts: BIG_PUTS, bytes: GETS * BIG },
-    { prefix: 'small', objects: small.objects.slice(0, 256), puts: SMALL_PUTS, bytes: 256 * SMALL },
+    { prefix: 'small', objects: small.objects, puts: SMALL_PUTS, bytes: SMALL_COUNT * SMALL },
   ];
   /** The warm-up reads, with both clients: the plain one's presigned GETs and the SDK's. */
   const warmUp = async (tenant: Tenant) => {
     for (const set of warmup) {
       await getFerryPlain(tenant, set)([]);
       await getFerry(tenant.reader, set)([]);
+    }
+  };
+  /** The same reads straight from Azurite, of the direct container's blobs, with both clients. */
+  const warmUpDirect = async (sas: URL, container: ContainerClient) => {
+    for (const set of warmup) {
+      await getDirectPlain(sas, set)([]);
+      await getDirect(container, set)([]);
     }
   };
 
@@ -534,8 +563,9 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     // shift in the machine's speed within the round moves both sides of a ratio.
     const sas = new URL(await direct.generateSasUrl({ permissions: ContainerSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 4 * 3600_000) }));
     await warmUp(warmTenant);
+    await warmUpDirect(sas, direct);
     for (const set of [big, small]) {
-      record(`warm-${set.prefix}`, await timed(set.bytes, getFerryPlain(drainTenant, set)));
+      record(`warm-${set.prefix}`, await perfOf(`warm-${set.prefix}-${round}`, () => timed(set.bytes, getFerryPlain(drainTenant, set))));
       record(`get-${set.prefix}`, await timed(set.bytes, getDirectPlain(sas, set)));
       record(`warm-sdk-${set.prefix}`, await timed(set.bytes, getFerry(drainTenant.reader, set)));
       record(`get-sdk-${set.prefix}`, await timed(set.bytes, getDirect(direct, set)));
@@ -562,7 +592,7 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     await restartGateway();
     await warmUp(warmTenant);
     for (const set of [big, small]) {
-      record(`cold-${set.prefix}`, await timed(set.bytes, getFerryPlain(drainTenant, set)));
+      record(`cold-${set.prefix}`, await perfOf(`cold-${set.prefix}-${round}`, () => timed(set.bytes, getFerryPlain(drainTenant, set))));
       record(`get-cold-${set.prefix}`, await timed(set.bytes, getDirectPlain(sas, set)));
     }
     for (const [id, client] of [['cold-sdk', drainTenant.reader], ['cold-crc', drainTenant.s3]] as const) {
