@@ -14,7 +14,7 @@ export interface BlobActivity {
 /** A drain's (or a direct upload's) Blob activity, for so many logical bytes. */
 export interface RequestCount extends BlobActivity {
   round: number;
-  /** `ferry-big`, `ferry-small`, `ferry-backup-1`, …, or `direct-small`. */
+  /** `ferry-big`, `ferry-small`, `ferry-backup-1`, …, `direct-small`, or a restore's reads: `read-ferry-big`, `read-direct-small`, … */
   what: string;
   logicalBytes: number;
 }
@@ -117,6 +117,7 @@ function ratios(results: RepackResults, spec: RowSpec): number[] {
 }
 
 const writesPerGiB = (count: RequestCount) => blobWrites(count.counts) / (count.logicalBytes / GiB);
+const getsPerGiB = (count: RequestCount) => (count.counts.requests.get ?? 0) / (count.logicalBytes / GiB);
 const requestsOf = (results: RepackResults, what: string) => results.requests.filter((count) => count.what === what);
 const backupGrowth = (backup: BackupResult) => (backup.second.storedBytes - backup.first.storedBytes) / backup.first.storedBytes;
 
@@ -236,6 +237,22 @@ function requestTable(results: RepackResults): string[] {
   ];
 }
 
+const READ_ROWS: [string, string][] = [
+  ['read-ferry-big', 'Ferry gateway, cold restore of the 64 MiB objects (pack ranges)'],
+  ['read-direct-big', 'direct GET of the 64 MiB objects'],
+  ['read-ferry-small', 'Ferry gateway, cold restore of the 1 MiB objects (pack ranges)'],
+  ['read-direct-small', 'direct GET of the 1 MiB objects'],
+];
+
+/** Blob reads per GiB restored, by the plain client's cold passes and their direct GETs. */
+function readTable(results: RepackResults): string[] {
+  return [
+    '| reader | Blob GET requests per GiB restored |',
+    '|---|---|',
+    ...READ_ROWS.filter(([what]) => requestsOf(results, what).length).map(([what, name]) => `| ${name} | ${spread(requestsOf(results, what).map(getsPerGiB), 1)} |`),
+  ];
+}
+
 function backupTable(results: RepackResults): string[] {
   const { tree } = results.dataset;
   const values = (pick: (backup: BackupResult) => number | null) => results.backups.map((backup) => pick(backup) ?? Number.NaN);
@@ -280,6 +297,9 @@ export function repackReport(results: RepackResults): string {
     '',
     ...requestTable(results),
     '',
+    ...(results.requests.some((count) => count.what.startsWith('read-'))
+      ? ["Blob reads of the restores with the plain client, counted from Azurite's access log (Blob bills reads per request too):", '', ...readTable(results), '']
+      : []),
     `Second full backup (${tree.changedFiles} of ${tree.files} files changed: 4 KiB overwritten in each, 16 bytes inserted in half of them):`,
     '',
     ...backupTable(results),
@@ -298,9 +318,14 @@ export function roundTable(results: RepackResults, round: number): string {
       const outside = ((sample.cpu?.other ?? 0) / sample.seconds).toFixed(2);
       return `| ${spec.name} | ${mbps(sample).toFixed(1)} | ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '–'} | ${sample.seconds.toFixed(1)} s | ${outside} |`;
     });
-  const requests = results.requests
-    .filter((count) => count.round === round)
+  const ofRound = results.requests.filter((count) => count.round === round);
+  const requests = ofRound
+    .filter((count) => !count.what.startsWith('read-'))
     .map((count) => `${count.what} ${writesPerGiB(count).toFixed(1)}`)
+    .join(', ');
+  const reads = ofRound
+    .filter((count) => count.what.startsWith('read-'))
+    .map((count) => `${count.what.slice('read-'.length)} ${getsPerGiB(count).toFixed(1)}`)
     .join(', ');
   const backup = results.backups.find((candidate) => candidate.round === round);
   return [
@@ -309,6 +334,7 @@ export function roundTable(results: RepackResults, round: number): string {
     '|---|---|---|---|---|',
     ...rows,
     `Blob writes per GiB: ${requests}`,
+    reads ? `Blob GETs per GiB restored cold (plain client): ${reads}` : '',
     backup
       ? `Backups: first stored ${(backup.first.storedBytes / MiB).toFixed(1)} MiB, second added ${((backup.second.storedBytes - backup.first.storedBytes) / MiB).toFixed(1)} MiB = ${(backupGrowth(backup) * 100).toFixed(2)} %; dedupRatio ${backup.second.dedupRatio}, compressionRatio ${backup.second.compressionRatio}`
       : '',

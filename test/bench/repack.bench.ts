@@ -592,8 +592,15 @@ async function run(rounds: number, cleanups: (() => Promise<unknown>)[]): Promis
     await restartGateway();
     await warmUp(warmTenant);
     for (const set of [big, small]) {
-      record(`cold-${set.prefix}`, await perfOf(`cold-${set.prefix}-${round}`, () => timed(set.bytes, getFerryPlain(drainTenant, set))));
-      record(`get-cold-${set.prefix}`, await timed(set.bytes, getDirectPlain(sas, set)));
+      // the Blob requests each side made for it: Blob bills reads per request too
+      const [cold, packReads] = await blobActivity(drainTenant.container, () =>
+        perfOf(`cold-${set.prefix}-${round}`, () => timed(set.bytes, getFerryPlain(drainTenant, set))),
+      );
+      record(`cold-${set.prefix}`, cold);
+      requestCount(round, `read-ferry-${set.prefix}`, set.bytes, packReads);
+      const [get, blobReads] = await blobActivity(direct.containerName, () => timed(set.bytes, getDirectPlain(sas, set)));
+      record(`get-cold-${set.prefix}`, get);
+      requestCount(round, `read-direct-${set.prefix}`, set.bytes, blobReads);
     }
     for (const [id, client] of [['cold-sdk', drainTenant.reader], ['cold-crc', drainTenant.s3]] as const) {
       await restartGateway();
