@@ -19,8 +19,8 @@ export type RequestCounts = Record<string, ContainerCounts>;
  * only by its `x-ms-copy-source` header, which the access log does not show: without headers it
  * counts as a Put Blob, and either is a write.
  */
-export function classify(method: string, url: string, headers: Record<string, unknown> = {}): RequestKind {
-  const query = new URL(url, 'http://blob').searchParams;
+export function classify(method: string, url: string | URL, headers: Record<string, unknown> = {}): RequestKind {
+  const query = (typeof url === 'string' ? new URL(url, 'http://blob') : url).searchParams;
   switch (method) {
     case 'PUT': {
       const comp = query.get('comp');
@@ -42,8 +42,8 @@ export function classify(method: string, url: string, headers: Record<string, un
 }
 
 /** `/<account>/<container>/<blob>` → container ('' for account-level requests). */
-export function containerOf(url: string): string {
-  const path = new URL(url, 'http://blob').pathname;
+export function containerOf(url: string | URL): string {
+  const path = (typeof url === 'string' ? new URL(url, 'http://blob') : url).pathname;
   return decodeURIComponent(path.split('/')[2] ?? '');
 }
 
@@ -86,8 +86,9 @@ export class BlobRequestLog {
     if (!match) return;
     const [, method, url] = match;
     this.awaited.get(url)?.();
-    const entry = (this.counts[containerOf(url)] ??= { requests: {} });
-    const kind = classify(method, url);
+    const parsed = new URL(url, 'http://blob');
+    const entry = (this.counts[containerOf(parsed)] ??= { requests: {} });
+    const kind = classify(method, parsed);
     entry.requests[kind] = (entry.requests[kind] ?? 0) + 1;
   }
 

@@ -118,6 +118,8 @@ function ratios(results: RepackResults, spec: RowSpec): number[] {
 
 const writesPerGiB = (count: RequestCount) => blobWrites(count.counts) / (count.logicalBytes / GiB);
 const getsPerGiB = (count: RequestCount) => (count.counts.requests.get ?? 0) / (count.logicalBytes / GiB);
+/** A restore's reads (`read-…`), as against a drain's or an upload's writes. */
+const isRead = (count: RequestCount) => count.what.startsWith('read-');
 const requestsOf = (results: RepackResults, what: string) => results.requests.filter((count) => count.what === what);
 const backupGrowth = (backup: BackupResult) => (backup.second.storedBytes - backup.first.storedBytes) / backup.first.storedBytes;
 
@@ -297,7 +299,7 @@ export function repackReport(results: RepackResults): string {
     '',
     ...requestTable(results),
     '',
-    ...(results.requests.some((count) => count.what.startsWith('read-'))
+    ...(results.requests.some(isRead)
       ? ["Blob reads of the restores with the plain client, counted from Azurite's access log (Blob bills reads per request too):", '', ...readTable(results), '']
       : []),
     `Second full backup (${tree.changedFiles} of ${tree.files} files changed: 4 KiB overwritten in each, 16 bytes inserted in half of them):`,
@@ -320,11 +322,11 @@ export function roundTable(results: RepackResults, round: number): string {
     });
   const ofRound = results.requests.filter((count) => count.round === round);
   const requests = ofRound
-    .filter((count) => !count.what.startsWith('read-'))
+    .filter((count) => !isRead(count))
     .map((count) => `${count.what} ${writesPerGiB(count).toFixed(1)}`)
     .join(', ');
   const reads = ofRound
-    .filter((count) => count.what.startsWith('read-'))
+    .filter(isRead)
     .map((count) => `${count.what.slice('read-'.length)} ${getsPerGiB(count).toFixed(1)}`)
     .join(', ');
   const backup = results.backups.find((candidate) => candidate.round === round);
